@@ -1,0 +1,447 @@
+# shellcheck shell=bash
+# Warren's local infrastructure: installing what is missing, then starting and stopping a
+# three-node RabbitMQ cluster, a PostgreSQL server and the MongoDB-compatible server, all with
+# their state under one data directory. Sourced by scripts/up, scripts/down and scripts/test.
+#
+# The caller sets WARREN_ROOT (the repository), WARREN_DATA_DIR (all state) and the port
+# variables below (or takes these defaults), then calls infra_install and infra_start.
+
+WARREN_ROOT=${WARREN_ROOT:?WARREN_ROOT must be set}
+WARREN_TOOLS_DIR=${WARREN_TOOLS_DIR:-$WARREN_ROOT/.warren/tools}
+WARREN_POLL_INTERVAL=${WARREN_POLL_INTERVAL:-0.2}
+SECANTUSDB_VERSION=${SECANTUSDB_VERSION:-0.7.0b3}
+
+# Node names share a prefix so that a test cluster and a running system can live side by side.
+WARREN_RABBIT_PREFIX=${WARREN_RABBIT_PREFIX:-warren}
+WARREN_AMQP_BASE_PORT=${WARREN_AMQP_BASE_PORT:-5672}
+WARREN_MGMT_BASE_PORT=${WARREN_MGMT_BASE_PORT:-15672}
+WARREN_DIST_BASE_PORT=${WARREN_DIST_BASE_PORT:-25672}
+WARREN_PROMETHEUS_BASE_PORT=${WARREN_PROMETHEUS_BASE_PORT:-15692}
+WARREN_PG_PORT=${WARREN_PG_PORT:-5432}
+WARREN_MONGO_PORT=${WARREN_MONGO_PORT:-27017}
+WARREN_VHOST=${WARREN_VHOST:-warren}
+
+RABBIT_BIN=/usr/lib/rabbitmq/bin
+# Every broker user named in rabbitmq/definitions.json, with the variable holding its password.
+WARREN_BROKER_USERS=(
+  "warren-admin:WARREN_ADMIN_PASSWORD"
+  "vote-service:VOTE_SERVICE_BROKER_PASSWORD"
+  "tally-worker:TALLY_WORKER_BROKER_PASSWORD"
+  "user-service:USER_SERVICE_BROKER_PASSWORD"
+  "locker-service:LOCKER_SERVICE_BROKER_PASSWORD"
+  "locker-app:LOCKER_APP_BROKER_PASSWORD"
+  "record-service:RECORD_SERVICE_BROKER_PASSWORD"
+)
+WARREN_DATABASES=(warren_votes warren_users warren_records)
+
+# Progress and errors go to the terminal's stderr as it was when this file was sourced (fd 9),
+# so that they show even from inside a command whose own output is silenced.
+exec 9>&2
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&9; }
+warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&9; }
+die() {
+  printf '\033[1;31merror:\033[0m %s\n' "$*" >&9
+  exit 1
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds or the deadline passes.
+wait_until() {
+  local seconds=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      warn "gave up after ${seconds}s waiting for $what"
+      return 1
+    fi
+    sleep "$WARREN_POLL_INTERVAL"
+  done
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+require_free_port() {
+  port_free "$1" || die "port $1 ($2) is already in use; stop what holds it, or set ${3} to another port"
+}
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# ---------------------------------------------------------------------------------------------
+# Installing what is missing
+
+apt_install() {
+  is_root || die "missing system packages ($*); run as root or install them: apt-get install $*"
+  if [ -z "${WARREN_APT_UPDATED:-}" ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || die "apt-get update failed"
+    WARREN_APT_UPDATED=1
+  fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2 ||
+    die "apt-get install $* failed"
+}
+
+pg_bin_dir() {
+  local ctl
+  if ctl=$(command -v pg_ctl 2>/dev/null); then
+    dirname "$(readlink -f "$ctl")"
+    return
+  fi
+  # Debian keeps the server binaries off PATH; take the newest installed major version.
+  local dir
+  dir=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$dir" ] && [ -x "$dir/pg_ctl" ] && echo "$dir"
+}
+
+infra_install() {
+  local wanted=()
+  [ -x "$RABBIT_BIN/rabbitmq-server" ] || wanted+=(rabbitmq-server)
+  [ -n "$(pg_bin_dir)" ] || wanted+=(postgresql)
+  command -v psql >/dev/null || wanted+=(postgresql-client)
+  command -v curl >/dev/null || wanted+=(curl)
+  if ((${#wanted[@]})); then
+    apt_install "${wanted[@]}"
+    # Debian starts its own RabbitMQ and PostgreSQL services where systemd runs; Warren runs
+    # its own servers on its own ports and data directory, so the packaged ones are stopped.
+    if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
+      systemctl disable --now rabbitmq-server postgresql >/dev/null 2>&1 || true
+    fi
+  fi
+  infra_install_secantusdb
+}
+
+infra_install_secantusdb() {
+  local venv=$WARREN_TOOLS_DIR/venv
+  if [ -x "$venv/bin/secantusd-py" ] &&
+    "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('SecantusDB') != '$SECANTUSDB_VERSION')" 2>/dev/null; then
+    return
+  fi
+  log "installing SecantusDB $SECANTUSDB_VERSION into $venv"
+  mkdir -p "$WARREN_TOOLS_DIR"
+  if ! python3 -m venv "$venv" >&2; then
+    apt_install python3-venv
+    python3 -m venv "$venv" >&2 || die "cannot create a Python virtualenv at $venv"
+  fi
+  "$venv/bin/pip" install -q --disable-pip-version-check "SecantusDB==$SECANTUSDB_VERSION" >&2 ||
+    die "pip install SecantusDB==$SECANTUSDB_VERSION failed"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Secrets: .env (if present) and the environment win; anything unset is generated once and kept
+# in the data directory, so that a second run uses the passwords of the first.
+
+random_secret() { python3 -c 'import secrets; print(secrets.token_urlsafe(24))'; }
+
+infra_load_secrets() {
+  local generated=$WARREN_DATA_DIR/secrets.env
+  if [ -f "$WARREN_ROOT/.env" ] && [ -z "${WARREN_IGNORE_DOTENV:-}" ]; then
+    set -a
+    # shellcheck disable=SC1091
+    . "$WARREN_ROOT/.env"
+    set +a
+  fi
+  [ -f "$generated" ] && {
+    set -a
+    # shellcheck disable=SC1090
+    . "$generated"
+    set +a
+  }
+  local entry var changed=
+  for entry in "${WARREN_BROKER_USERS[@]}" "postgres:POSTGRES_PASSWORD"; do
+    var=${entry#*:}
+    if [ -z "${!var:-}" ]; then
+      printf -v "$var" '%s' "$(random_secret)"
+      export "${var?}"
+      printf '%s=%s\n' "$var" "${!var}" >>"$generated"
+      changed=1
+    fi
+  done
+  [ -n "$changed" ] && chmod 600 "$generated"
+  return 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# RabbitMQ: three nodes on this machine, each with its own name, ports and data directory.
+
+rabbit_node() { echo "${WARREN_RABBIT_PREFIX}-$1@localhost"; }
+amqp_port() { echo $((WARREN_AMQP_BASE_PORT + $1 - 1)); }
+mgmt_port() { echo $((WARREN_MGMT_BASE_PORT + $1 - 1)); }
+
+# Runs a RabbitMQ script for node N with that node's environment.
+rabbit_run() {
+  local n=$1 script=$2
+  shift 2
+  local base=$WARREN_DATA_DIR/rabbitmq node_dir=$WARREN_DATA_DIR/rabbitmq/node-$n
+  env HOME="$base" \
+    RABBITMQ_CONF_ENV_FILE="$base/no-env-file" \
+    RABBITMQ_NODENAME="$(rabbit_node "$n")" \
+    RABBITMQ_NODE_PORT="$(amqp_port "$n")" \
+    RABBITMQ_DIST_PORT=$((WARREN_DIST_BASE_PORT + n - 1)) \
+    RABBITMQ_CONFIG_FILE="$node_dir/rabbitmq.conf" \
+    RABBITMQ_ADVANCED_CONFIG_FILE="$node_dir/advanced.config" \
+    RABBITMQ_MNESIA_BASE="$node_dir/mnesia" \
+    RABBITMQ_LOG_BASE="$node_dir/log" \
+    RABBITMQ_PID_FILE="$node_dir/rabbitmq.pid" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$base/enabled_plugins" \
+    "$RABBIT_BIN/$script" "$@"
+}
+
+rabbitmqctl_on() {
+  local n=$1
+  shift
+  rabbit_run "$n" rabbitmqctl -n "$(rabbit_node "$n")" "$@"
+}
+
+rabbit_prepare() {
+  local base=$WARREN_DATA_DIR/rabbitmq n node_dir
+  mkdir -p "$base"
+  if [ ! -s "$base/.erlang.cookie" ]; then
+    (umask 077 && python3 -c 'import secrets; print(secrets.token_hex(20).upper(), end="")' >"$base/.erlang.cookie")
+  fi
+  chmod 400 "$base/.erlang.cookie"
+  cp "$WARREN_ROOT/rabbitmq/enabled_plugins" "$base/enabled_plugins"
+  for n in 1 2 3; do
+    node_dir=$base/node-$n
+    mkdir -p "$node_dir/log" "$node_dir/mnesia"
+    {
+      cat "$WARREN_ROOT/rabbitmq/rabbitmq.conf"
+      printf '\n# This node\nlisteners.tcp.default = %s\nmanagement.tcp.port = %s\nmanagement.tcp.ip = 127.0.0.1\n' \
+        "$(amqp_port "$n")" "$(mgmt_port "$n")"
+      printf 'prometheus.tcp.port = %s\nprometheus.tcp.ip = 127.0.0.1\n' $((WARREN_PROMETHEUS_BASE_PORT + n - 1))
+    } >"$node_dir/rabbitmq.conf"
+    echo '[].' >"$node_dir/advanced.config"
+  done
+}
+
+rabbit_running() { rabbit_run "$1" rabbitmq-diagnostics -q -n "$(rabbit_node "$1")" check_running; }
+
+# Succeeds once node N runs; exits the script at once if its process has died.
+rabbit_started() {
+  local launcher
+  launcher=$(cat "$WARREN_DATA_DIR/rabbitmq/node-$1/launcher.pid")
+  if process_gone "$launcher"; then
+    die "RabbitMQ node $1 exited during start; see $WARREN_DATA_DIR/rabbitmq/node-$1/log"
+  fi
+  rabbit_running "$1"
+}
+
+rabbit_start() {
+  local n
+  rabbit_prepare
+  for n in 1 2 3; do
+    require_free_port "$(amqp_port "$n")" "AMQP of node $n" WARREN_AMQP_BASE_PORT
+    require_free_port "$(mgmt_port "$n")" "management of node $n" WARREN_MGMT_BASE_PORT
+    require_free_port $((WARREN_PROMETHEUS_BASE_PORT + n - 1)) "Prometheus metrics of node $n" WARREN_PROMETHEUS_BASE_PORT
+  done
+  # A cluster that ran before must have its nodes start together: each waits for its peers.
+  for n in 1 2 3; do
+    log "starting RabbitMQ node $(rabbit_node "$n") (AMQP $(amqp_port "$n"), console $(mgmt_port "$n"))"
+    rabbit_run "$n" rabbitmq-server >>"$WARREN_DATA_DIR/rabbitmq/node-$n/log/stdout.log" 2>&1 &
+    echo $! >"$WARREN_DATA_DIR/rabbitmq/node-$n/launcher.pid"
+  done
+  for n in 1 2 3; do
+    wait_until 180 "RabbitMQ node $n to start" rabbit_started "$n" ||
+      die "RabbitMQ node $n did not start; see $WARREN_DATA_DIR/rabbitmq/node-$n/log"
+  done
+  if [ ! -f "$WARREN_DATA_DIR/rabbitmq/clustered" ]; then
+    for n in 2 3; do
+      log "joining $(rabbit_node "$n") to $(rabbit_node 1)"
+      local cli_log=$WARREN_DATA_DIR/rabbitmq/node-$n/log/cli.log
+      {
+        rabbitmqctl_on "$n" -q stop_app &&
+          rabbitmqctl_on "$n" -q reset &&
+          rabbitmqctl_on "$n" -q join_cluster "$(rabbit_node 1)" &&
+          rabbitmqctl_on "$n" -q start_app
+      } >>"$cli_log" 2>&1 || die "node $n could not join the cluster; see $cli_log"
+    done
+    touch "$WARREN_DATA_DIR/rabbitmq/clustered"
+  fi
+  wait_until 60 "three running nodes in the cluster" rabbit_cluster_complete ||
+    die "the RabbitMQ cluster did not reach three running nodes"
+  rabbit_apply_definitions
+}
+
+rabbit_cluster_complete() {
+  local running
+  running=$(rabbitmqctl_on 1 -q cluster_status --formatter json |
+    python3 -c 'import json,sys; print(len(json.load(sys.stdin)["running_nodes"]))')
+  [ "$running" = 3 ]
+}
+
+# Imports rabbitmq/definitions.json with password hashes for this run's passwords, after the
+# cluster has formed so that every quorum queue gets a member on each of the three nodes.
+rabbit_apply_definitions() {
+  local rendered=$WARREN_DATA_DIR/rabbitmq/definitions.rendered.json
+  (umask 077 && python3 "$WARREN_ROOT/scripts/lib/render_definitions.py" \
+    "$WARREN_ROOT/rabbitmq/definitions.json" "${WARREN_BROKER_USERS[@]}" >"$rendered") ||
+    die "could not render rabbitmq/definitions.json"
+  log "importing broker definitions (vhost, users, permissions, exchanges, quorum queues)"
+  rabbitmqctl_on 1 -q import_definitions "$rendered" >&2 || die "importing definitions failed"
+  rm -f "$rendered"
+  if rabbitmqctl_on 1 -q list_users --formatter json | grep -q '"guest"'; then
+    rabbitmqctl_on 1 -q delete_user guest >&2
+  fi
+}
+
+rabbit_stop() {
+  local n pid
+  for n in 3 2 1; do
+    [ -d "$WARREN_DATA_DIR/rabbitmq/node-$n" ] || continue
+    if rabbit_running "$n" 2>/dev/null; then
+      log "stopping RabbitMQ node $(rabbit_node "$n")"
+      rabbitmqctl_on "$n" -q stop >/dev/null 2>&1 || true
+    fi
+    pid=$(cat "$WARREN_DATA_DIR/rabbitmq/node-$n/rabbitmq.pid" 2>/dev/null) || true
+    [ -n "$pid" ] && kill_and_wait "$pid" 30
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL. It refuses to run as root, so as root it runs as the system user "postgres".
+
+as_pg() {
+  if is_root; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# The postgres user must be able to reach the data directory; give it search (not read)
+# permission on any ancestor that lacks it, such as /root.
+pg_make_reachable() {
+  local dir=$1
+  is_root || return 0
+  while [ "$dir" != / ]; do
+    if ! runuser -u postgres -- test -x "$dir"; then
+      log "granting search permission on $dir so the postgres user can reach its data directory"
+      chmod o+x "$dir"
+    fi
+    dir=$(dirname "$dir")
+  done
+}
+
+pg_url() { echo "postgres://warren:${POSTGRES_PASSWORD}@127.0.0.1:${WARREN_PG_PORT}/${1:-postgres}"; }
+
+pg_start() {
+  local bin dir=$WARREN_DATA_DIR/postgres
+  bin=$(pg_bin_dir) || die "PostgreSQL's server binaries are not installed"
+  require_free_port "$WARREN_PG_PORT" PostgreSQL WARREN_PG_PORT
+  mkdir -p "$dir"
+  if is_root; then
+    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /usr/sbin/nologin postgres
+    chown postgres: "$dir"
+    chmod 700 "$dir"
+    pg_make_reachable "$(dirname "$dir")"
+  fi
+  if [ ! -s "$dir/PG_VERSION" ]; then
+    log "initialising PostgreSQL in $dir"
+    local pwfile
+    pwfile=$(mktemp)
+    printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
+    is_root && chown postgres "$pwfile"
+    as_pg "$bin/initdb" -D "$dir" -U warren --pwfile="$pwfile" --auth=scram-sha-256 \
+      -E UTF8 --locale=C.UTF-8 >"$WARREN_DATA_DIR/logs/postgres-init.log" 2>&1 ||
+      die "initdb failed; see $WARREN_DATA_DIR/logs/postgres-init.log"
+    rm -f "$pwfile"
+  fi
+  log "starting PostgreSQL on 127.0.0.1:$WARREN_PG_PORT"
+  touch "$WARREN_DATA_DIR/logs/postgres.log"
+  is_root && chown postgres "$WARREN_DATA_DIR/logs/postgres.log"
+  as_pg "$bin/pg_ctl" -D "$dir" -l "$WARREN_DATA_DIR/logs/postgres.log" -w -t 60 \
+    -o "-p $WARREN_PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null ||
+    die "PostgreSQL did not start; see $WARREN_DATA_DIR/logs/postgres.log"
+  local db
+  for db in "${WARREN_DATABASES[@]}"; do
+    if [ -z "$(psql -X -q -At "$(pg_url)" -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
+      psql -X -q "$(pg_url)" -c "CREATE DATABASE $db" >/dev/null || die "could not create database $db"
+    fi
+  done
+}
+
+pg_stop() {
+  local bin dir=$WARREN_DATA_DIR/postgres
+  [ -s "$dir/postmaster.pid" ] || return 0
+  bin=$(pg_bin_dir) || return 0
+  log "stopping PostgreSQL"
+  as_pg "$bin/pg_ctl" -D "$dir" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+}
+
+# ---------------------------------------------------------------------------------------------
+# The MongoDB-compatible server (SecantusDB).
+
+mongo_uri() { echo "mongodb://127.0.0.1:${WARREN_MONGO_PORT}/?directConnection=true"; }
+
+mongo_ping() {
+  "$WARREN_TOOLS_DIR/venv/bin/python" - "$(mongo_uri)" <<'EOF'
+import sys
+from pymongo import MongoClient
+MongoClient(sys.argv[1], serverSelectionTimeoutMS=1000).admin.command("ping")
+EOF
+}
+
+mongo_start() {
+  local dir=$WARREN_DATA_DIR/mongo
+  require_free_port "$WARREN_MONGO_PORT" "the MongoDB-compatible server" WARREN_MONGO_PORT
+  mkdir -p "$dir"
+  log "starting SecantusDB (MongoDB wire protocol) on 127.0.0.1:$WARREN_MONGO_PORT"
+  "$WARREN_TOOLS_DIR/venv/bin/secantusd-py" --host 127.0.0.1 --port "$WARREN_MONGO_PORT" \
+    --storage-path "$dir" --log-level WARNING --sync-on-commit \
+    >>"$WARREN_DATA_DIR/logs/mongo.log" 2>&1 &
+  echo $! >"$WARREN_DATA_DIR/mongo.pid"
+  wait_until 60 "the MongoDB-compatible server" mongo_ping ||
+    die "the MongoDB-compatible server did not start; see $WARREN_DATA_DIR/logs/mongo.log"
+}
+
+mongo_stop() {
+  local pid
+  pid=$(cat "$WARREN_DATA_DIR/mongo.pid" 2>/dev/null) || return 0
+  log "stopping the MongoDB-compatible server"
+  kill_and_wait "$pid" 30
+  rm -f "$WARREN_DATA_DIR/mongo.pid"
+}
+
+# ---------------------------------------------------------------------------------------------
+
+# kill_and_wait PID SECONDS: SIGTERM, wait for the process to exit, SIGKILL past the deadline.
+kill_and_wait() {
+  local pid=$1 seconds=$2
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  if ! wait_until "$seconds" "process $pid to exit" process_gone "$pid"; then
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+}
+
+process_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+infra_start() {
+  mkdir -p "$WARREN_DATA_DIR/logs"
+  infra_load_secrets
+  pg_start
+  mongo_start
+  rabbit_start
+}
+
+infra_stop() {
+  rabbit_stop
+  mongo_stop
+  pg_stop
+}
+
+# The environment every Warren binary and test reads to find the infrastructure.
+infra_export_endpoints() {
+  local n uris=()
+  for n in 1 2 3; do uris+=("amqp://127.0.0.1:$(amqp_port "$n")"); done
+  export WARREN_AMQP_NODES
+  WARREN_AMQP_NODES=$(
+    IFS=,
+    echo "${uris[*]}"
+  )
+  export WARREN_AMQP_VHOST=$WARREN_VHOST
+  export WARREN_MANAGEMENT_URL="http://127.0.0.1:$(mgmt_port 1)"
+  export WARREN_POSTGRES_URL_BASE="postgres://warren@127.0.0.1:${WARREN_PG_PORT}"
+  export WARREN_MONGO_URI
+  WARREN_MONGO_URI=$(mongo_uri)
+}
