@@ -1,0 +1,366 @@
+//! Warren's broker topology as typed constants: exchanges, consumer queues with their retry and
+//! dead-letter companions, broker users and what each may do.
+//!
+//! `rabbitmq/definitions.json` is generated from this module (`cargo run -p warren-messages
+//! --bin warren-definitions`) and a test keeps the two equal, so the broker that scripts/up and
+//! docker-compose start has exactly the topology the code expects.
+//!
+//! Every consumer queue `Q` is a quorum queue with a delivery limit. Around it:
+//! - `warren.retry` (topic) routes key `Q` to `Q.retry`, whose messages expire after
+//!   [`RETRY_DELAY_MS`] and are dead-lettered through `warren.requeue` (direct) back into `Q`:
+//!   a delayed retry that does not count against `Q`'s delivery limit;
+//! - `warren.dead` (topic) routes key `Q` to `Q.dead`: poison that a handler rejected with a
+//!   reason, and messages that exceeded the delivery limit (at-least-once dead lettering).
+
+use serde_json::{Value, json};
+
+/// The virtual host Warren's services live in.
+pub const DEFAULT_VHOST: &str = "warren";
+
+/// How many times a quorum queue delivers a message before dead-lettering it.
+pub const DELIVERY_LIMIT: u32 = 10;
+
+/// How long a message waits in a retry queue before it returns to its consumer queue.
+pub const RETRY_DELAY_MS: u32 = 2_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExchangeKind {
+    Topic,
+    Direct,
+}
+
+impl ExchangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Topic => "topic",
+            Self::Direct => "direct",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exchange {
+    pub name: &'static str,
+    pub kind: ExchangeKind,
+}
+
+pub const VOTES: Exchange = Exchange {
+    name: "warren.votes",
+    kind: ExchangeKind::Topic,
+};
+pub const USERS: Exchange = Exchange {
+    name: "warren.users",
+    kind: ExchangeKind::Topic,
+};
+pub const LOCKERS: Exchange = Exchange {
+    name: "warren.lockers",
+    kind: ExchangeKind::Topic,
+};
+pub const RECORDS: Exchange = Exchange {
+    name: "warren.records",
+    kind: ExchangeKind::Topic,
+};
+/// Where a consumer sends a message to be retried later (routing key: its queue).
+pub const RETRY: Exchange = Exchange {
+    name: "warren.retry",
+    kind: ExchangeKind::Topic,
+};
+/// Where expired retries come back from (routing key: the consumer queue).
+pub const REQUEUE: Exchange = Exchange {
+    name: "warren.requeue",
+    kind: ExchangeKind::Direct,
+};
+/// Where poison goes (routing key: the consumer queue it came from).
+pub const DEAD: Exchange = Exchange {
+    name: "warren.dead",
+    kind: ExchangeKind::Topic,
+};
+
+pub const EXCHANGES: &[Exchange] = &[VOTES, USERS, LOCKERS, RECORDS, RETRY, REQUEUE, DEAD];
+
+/// A consumer's work queue, owned by one broker user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsumerQueue {
+    pub name: &'static str,
+    /// The broker user (and service) that consumes it.
+    pub owner: &'static str,
+    /// `(exchange, binding key)` pairs that feed it.
+    pub bindings: &'static [(Exchange, &'static str)],
+}
+
+impl ConsumerQueue {
+    pub fn retry_queue(&self) -> String {
+        format!("{}.retry", self.name)
+    }
+
+    pub fn dead_letter_queue(&self) -> String {
+        format!("{}.dead", self.name)
+    }
+}
+
+pub const TALLY_VOTES: ConsumerQueue = ConsumerQueue {
+    name: "tally-worker.votes",
+    owner: "tally-worker",
+    bindings: &[(VOTES, "vote.cast")],
+};
+pub const USER_SERVICE_USERS: ConsumerQueue = ConsumerQueue {
+    name: "user-service.users",
+    owner: "user-service",
+    bindings: &[
+        (USERS, "user.#"),
+        (LOCKERS, "locker.assigned"),
+        (LOCKERS, "locker.unavailable"),
+        (LOCKERS, "locker.released"),
+    ],
+};
+pub const LOCKER_SERVICE_LOCKERS: ConsumerQueue = ConsumerQueue {
+    name: "locker-service.lockers",
+    owner: "locker-service",
+    bindings: &[
+        (LOCKERS, "locker.added"),
+        (LOCKERS, "locker.requested"),
+        (LOCKERS, "locker.release-requested"),
+    ],
+};
+pub const RECORD_SERVICE_RECORDS: ConsumerQueue = ConsumerQueue {
+    name: "record-service.records",
+    owner: "record-service",
+    bindings: &[(RECORDS, "record.#")],
+};
+
+pub const CONSUMER_QUEUES: &[ConsumerQueue] = &[
+    TALLY_VOTES,
+    USER_SERVICE_USERS,
+    LOCKER_SERVICE_LOCKERS,
+    RECORD_SERVICE_RECORDS,
+];
+
+/// A broker user: one per service, plus the administrator that owns the topology.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrokerUser {
+    pub name: &'static str,
+    /// Exchanges it may publish to (besides the retry and dead-letter paths of its queues).
+    pub publishes: &'static [Exchange],
+}
+
+pub const ADMIN_USER: &str = "warren-admin";
+
+pub const SERVICE_USERS: &[BrokerUser] = &[
+    BrokerUser {
+        name: "vote-service",
+        publishes: &[VOTES],
+    },
+    BrokerUser {
+        name: "tally-worker",
+        publishes: &[],
+    },
+    BrokerUser {
+        name: "user-service",
+        publishes: &[LOCKERS],
+    },
+    BrokerUser {
+        name: "locker-service",
+        publishes: &[LOCKERS],
+    },
+    BrokerUser {
+        name: "locker-app",
+        publishes: &[USERS, LOCKERS],
+    },
+    BrokerUser {
+        name: "record-service",
+        publishes: &[RECORDS],
+    },
+];
+
+impl BrokerUser {
+    pub fn queues(&self) -> Vec<&'static ConsumerQueue> {
+        CONSUMER_QUEUES
+            .iter()
+            .filter(|queue| queue.owner == self.name)
+            .collect()
+    }
+
+    /// Everything it may write to: its own exchanges, and the retry and dead-letter exchanges
+    /// when it consumes (topic permissions then confine it to its own queues' routing keys).
+    pub fn writable_exchanges(&self) -> Vec<&'static str> {
+        let mut names: Vec<_> = self.publishes.iter().map(|e| e.name).collect();
+        if !self.queues().is_empty() {
+            names.extend([RETRY.name, DEAD.name]);
+        }
+        names
+    }
+}
+
+/// A regular expression matching exactly `names` (or nothing, when empty).
+fn exact_pattern(names: &[&str]) -> String {
+    let escaped: Vec<String> = names.iter().map(|name| name.replace('.', "\\.")).collect();
+    match escaped.as_slice() {
+        [] => "^$".to_owned(),
+        [one] => format!("^{one}$"),
+        many => format!("^({})$", many.join("|")),
+    }
+}
+
+fn consumer_queue_arguments() -> Value {
+    json!({
+        "x-queue-type": "quorum",
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": DEAD.name,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    })
+}
+
+fn retry_queue_arguments() -> Value {
+    json!({
+        "x-queue-type": "quorum",
+        "x-message-ttl": RETRY_DELAY_MS,
+        "x-dead-letter-exchange": REQUEUE.name,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    })
+}
+
+fn dead_letter_queue_arguments() -> Value {
+    json!({ "x-queue-type": "quorum" })
+}
+
+/// The queues of the topology: `(name, arguments)`.
+pub fn queues() -> Vec<(String, Value)> {
+    let mut queues = Vec::new();
+    for queue in CONSUMER_QUEUES {
+        let mut arguments = consumer_queue_arguments();
+        arguments["x-dead-letter-routing-key"] = json!(queue.name);
+        queues.push((queue.name.to_owned(), arguments));
+        queues.push((queue.retry_queue(), retry_queue_arguments()));
+        queues.push((queue.dead_letter_queue(), dead_letter_queue_arguments()));
+    }
+    queues
+}
+
+/// The bindings of the topology: `(exchange, queue, binding key)`.
+pub fn bindings() -> Vec<(&'static str, String, String)> {
+    let mut bindings = Vec::new();
+    for queue in CONSUMER_QUEUES {
+        for (exchange, key) in queue.bindings {
+            bindings.push((exchange.name, queue.name.to_owned(), (*key).to_owned()));
+        }
+        bindings.push((RETRY.name, queue.retry_queue(), queue.name.to_owned()));
+        bindings.push((REQUEUE.name, queue.name.to_owned(), queue.name.to_owned()));
+        bindings.push((DEAD.name, queue.dead_letter_queue(), queue.name.to_owned()));
+    }
+    bindings
+}
+
+/// The broker definitions document (RabbitMQ's import format) for `vhost`, without passwords.
+pub fn definitions(vhost: &str) -> Value {
+    let mut users = vec![json!({ "name": ADMIN_USER, "tags": ["administrator"] })];
+    let mut permissions = vec![json!({
+        "user": ADMIN_USER, "vhost": vhost, "configure": ".*", "write": ".*", "read": ".*",
+    })];
+    let mut topic_permissions = Vec::new();
+    for user in SERVICE_USERS {
+        let own: Vec<&str> = user.queues().iter().map(|queue| queue.name).collect();
+        users.push(json!({ "name": user.name, "tags": [] }));
+        permissions.push(json!({
+            "user": user.name,
+            "vhost": vhost,
+            "configure": "^$",
+            "write": exact_pattern(&user.writable_exchanges()),
+            "read": exact_pattern(&own),
+        }));
+        if !own.is_empty() {
+            for exchange in [RETRY, DEAD] {
+                topic_permissions.push(json!({
+                    "user": user.name,
+                    "vhost": vhost,
+                    "exchange": exchange.name,
+                    "write": exact_pattern(&own),
+                    "read": "^$",
+                }));
+            }
+        }
+    }
+    let exchanges: Vec<Value> = EXCHANGES
+        .iter()
+        .map(|exchange| {
+            json!({
+                "name": exchange.name, "vhost": vhost, "type": exchange.kind.as_str(),
+                "durable": true, "auto_delete": false, "internal": false, "arguments": {},
+            })
+        })
+        .collect();
+    let queues: Vec<Value> = queues()
+        .into_iter()
+        .map(|(name, arguments)| {
+            json!({
+                "name": name, "vhost": vhost, "durable": true, "auto_delete": false,
+                "arguments": arguments,
+            })
+        })
+        .collect();
+    let bindings: Vec<Value> = bindings()
+        .into_iter()
+        .map(|(source, destination, key)| {
+            json!({
+                "source": source, "vhost": vhost, "destination": destination,
+                "destination_type": "queue", "routing_key": key, "arguments": {},
+            })
+        })
+        .collect();
+    json!({
+        "vhosts": [{ "name": vhost }],
+        "users": users,
+        "permissions": permissions,
+        "topic_permissions": topic_permissions,
+        "parameters": [],
+        "policies": [],
+        "exchanges": exchanges,
+        "queues": queues,
+        "bindings": bindings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definitions_file_matches_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../rabbitmq/definitions.json");
+        let committed: Value = serde_json::from_str(
+            &std::fs::read_to_string(path).expect("rabbitmq/definitions.json"),
+        )
+        .expect("definitions.json is JSON");
+        assert_eq!(
+            committed,
+            definitions(DEFAULT_VHOST),
+            "rabbitmq/definitions.json is stale: regenerate it with \
+             `cargo run -p warren-messages --bin warren-definitions > rabbitmq/definitions.json`"
+        );
+    }
+
+    #[test]
+    fn every_queue_owner_is_a_service_user() {
+        for queue in CONSUMER_QUEUES {
+            assert!(
+                SERVICE_USERS.iter().any(|user| user.name == queue.owner),
+                "{queue:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn producers_may_write_only_their_own_exchanges() {
+        let definitions = definitions(DEFAULT_VHOST);
+        let vote_service = definitions["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["user"] == "vote-service")
+            .unwrap();
+        assert_eq!(vote_service["write"], "^warren\\.votes$");
+        assert_eq!(vote_service["read"], "^$");
+        assert_eq!(vote_service["configure"], "^$");
+    }
+}

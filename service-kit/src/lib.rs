@@ -1,0 +1,14 @@
+//! What every Warren binary shares and nothing more: loading typed settings, initialising
+//! telemetry, the operational HTTP endpoints (`/healthz`, `/readyz`, `/metrics`), waiting for a
+//! shutdown signal, and building PostgreSQL and MongoDB clients from settings.
+//!
+//! It knows nothing of events or the broker: that is `warren-messages`. It holds no business
+//! logic of any service.
+
+pub mod configuration;
+pub mod http;
+pub mod mongo;
+pub mod ops;
+pub mod postgres;
+pub mod shutdown;
+pub mod telemetry;

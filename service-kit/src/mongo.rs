@@ -1,0 +1,44 @@
+//! MongoDB clients from settings. Warren speaks to MongoDB only through the official driver,
+//! so the URI may name SecantusDB locally or a real replica set.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use mongodb::bson::doc;
+use mongodb::options::ClientOptions;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MongoSettings {
+    /// A `mongodb://` URI; it may hold credentials, so it is never logged.
+    pub uri: SecretString,
+    pub database: String,
+    pub timeout_ms: u64,
+}
+
+/// A client for `settings`; it connects lazily, so the server may still be starting.
+pub async fn database(
+    settings: &MongoSettings,
+    app_name: &str,
+) -> anyhow::Result<mongodb::Database> {
+    let mut options = ClientOptions::parse(settings.uri.expose_secret())
+        .await
+        .context("mongo.uri is not a valid MongoDB URI")?;
+    let timeout = Duration::from_millis(settings.timeout_ms);
+    options.app_name = Some(app_name.to_owned());
+    options.connect_timeout = Some(timeout);
+    options.server_selection_timeout = Some(timeout);
+    let client = mongodb::Client::with_options(options).context("building the MongoDB client")?;
+    Ok(client.database(&settings.database))
+}
+
+/// Succeeds while the server answers `ping`.
+pub async fn ping(database: &mongodb::Database) -> anyhow::Result<()> {
+    database
+        .run_command(doc! { "ping": 1 })
+        .await
+        .context("MongoDB did not answer ping")?;
+    Ok(())
+}

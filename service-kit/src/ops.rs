@@ -1,0 +1,183 @@
+//! Operational endpoints every service serves: `GET /healthz` (the process is alive),
+//! `GET /readyz` (its broker and databases answer) and `GET /metrics` (Prometheus text).
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use futures::future::{BoxFuture, join_all};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::json;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+/// How long one readiness check may take before it counts as failed.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+type Check = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
+
+/// The named dependencies a service needs before it can do its work.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    checks: Vec<(&'static str, Check)>,
+}
+
+impl Readiness {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a dependency; `check` succeeds while it is reachable.
+    pub fn with_check<F, Fut>(mut self, name: &'static str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.checks
+            .push((name, Arc::new(move || Box::pin(check()) as BoxFuture<_>)));
+        self
+    }
+
+    /// The broker cluster: a connection is open or can be opened.
+    pub fn with_broker(self, broker: Arc<warren_messages::Broker>) -> Self {
+        self.with_check("broker", move || {
+            let broker = broker.clone();
+            async move { Ok(broker.ping().await?) }
+        })
+    }
+
+    /// A PostgreSQL pool: the server answers a query.
+    pub fn with_postgres(self, pool: deadpool_postgres::Pool) -> Self {
+        self.with_check("postgres", move || {
+            let pool = pool.clone();
+            async move { crate::postgres::ping(&pool).await }
+        })
+    }
+
+    /// A MongoDB database: the server answers `ping`.
+    pub fn with_mongo(self, database: mongodb::Database) -> Self {
+        self.with_check("mongo", move || {
+            let database = database.clone();
+            async move { crate::mongo::ping(&database).await }
+        })
+    }
+
+    /// Runs every check at once, each bounded by a timeout.
+    pub async fn report(&self) -> (bool, serde_json::Value) {
+        let results = join_all(self.checks.iter().map(|(name, check)| async move {
+            let outcome = match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => Err(format!("{error:#}")),
+                Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
+            };
+            (*name, outcome)
+        }))
+        .await;
+        let ready = results.iter().all(|(_, outcome)| outcome.is_ok());
+        let checks: serde_json::Map<_, _> = results
+            .into_iter()
+            .map(|(name, outcome)| {
+                let value = match outcome {
+                    Ok(()) => json!("ok"),
+                    Err(error) => json!({ "error": error }),
+                };
+                (name.to_owned(), value)
+            })
+            .collect();
+        (ready, json!({ "ready": ready, "checks": checks }))
+    }
+}
+
+/// Installs the process-wide metrics recorder; call it before anything records a metric.
+pub fn install_metrics() {
+    metrics_handle();
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn metrics_handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new();
+        match builder.install_recorder() {
+            Ok(handle) => handle,
+            Err(error) => {
+                tracing::error!(%error, "cannot install the metrics recorder; /metrics will be empty");
+                PrometheusBuilder::new().build_recorder().handle()
+            }
+        }
+    })
+}
+
+/// `/healthz`, `/readyz` and `/metrics` for `service`.
+pub fn routes(
+    service: &'static str,
+    readiness: Readiness,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let handle = metrics_handle();
+    let healthz = warp::path!("healthz")
+        .and(warp::get())
+        .map(move || warp::reply::json(&json!({ "service": service, "status": "alive" })));
+    let readyz = warp::path!("readyz").and(warp::get()).then(move || {
+        let readiness = readiness.clone();
+        async move {
+            let (ready, body) = readiness.report().await;
+            let status = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            warp::reply::with_status(warp::reply::json(&body), status)
+        }
+    });
+    let metrics = warp::path!("metrics").and(warp::get()).map(move || {
+        warp::reply::with_header(
+            handle.render(),
+            "content-type",
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
+    });
+    healthz.or(readyz).or(metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn readyz_is_503_naming_the_failed_dependency() {
+        let readiness = Readiness::new()
+            .with_check("broker", || async { Ok(()) })
+            .with_check("postgres", || async { anyhow::bail!("connection refused") });
+        let response = warp::test::request()
+            .path("/readyz")
+            .reply(&routes("test", readiness))
+            .await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(body["checks"]["broker"], "ok");
+        assert_eq!(body["checks"]["postgres"]["error"], "connection refused");
+    }
+
+    #[tokio::test]
+    async fn readyz_is_200_when_every_dependency_answers() {
+        let readiness = Readiness::new().with_check("broker", || async { Ok(()) });
+        let response = warp::test::request()
+            .path("/readyz")
+            .reply(&routes("test", readiness))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn metrics_are_prometheus_text() {
+        install_metrics();
+        metrics::counter!("warren_ops_test_total").increment(3);
+        let response = warp::test::request()
+            .path("/metrics")
+            .reply(&routes("test", Readiness::new()))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let text = String::from_utf8(response.body().to_vec()).unwrap();
+        assert!(text.contains("warren_ops_test_total 3"), "{text}");
+    }
+}

@@ -1,0 +1,215 @@
+//! Test support for Warren's integration tests.
+//!
+//! `scripts/test` starts a throwaway three-node RabbitMQ cluster, PostgreSQL and the
+//! MongoDB-compatible server and exports where they are. This crate turns that into isolated
+//! pieces per test: a fresh vhost with Warren's topology, a fresh PostgreSQL database, a fresh
+//! MongoDB database, and settings for any service's broker user. It never mocks anything.
+//!
+//! Tests run outside scripts/test fail at once with a message saying so.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::Value;
+use warren_messages::BrokerSettings;
+use warren_messages::topology::{self, ConsumerQueue};
+use warren_service_kit::mongo::MongoSettings;
+use warren_service_kit::postgres::PostgresSettings;
+
+/// Reads a variable that scripts/test exports.
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the integration tests through scripts/test, which starts the broker and databases")
+    })
+}
+
+/// The variable holding a broker user's password (as in scripts/lib/infra.sh).
+fn password_variable(user: &str) -> String {
+    if user == topology::ADMIN_USER {
+        return "WARREN_ADMIN_PASSWORD".into();
+    }
+    format!("{}_BROKER_PASSWORD", user.to_uppercase().replace('-', "_"))
+}
+
+pub fn broker_password(user: &str) -> String {
+    env(&password_variable(user))
+}
+
+pub fn amqp_nodes() -> Vec<String> {
+    env("WARREN_AMQP_NODES")
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Settings for `user` on `vhost`, with tight timeouts so failures show quickly.
+pub fn broker_settings(user: &str, vhost: &str) -> BrokerSettings {
+    BrokerSettings {
+        nodes: amqp_nodes(),
+        vhost: vhost.to_owned(),
+        username: user.to_owned(),
+        password: SecretString::from(broker_password(user)),
+        heartbeat_secs: 5,
+        connect_timeout_ms: 3_000,
+        confirm_timeout_ms: 5_000,
+    }
+}
+
+/// A unique, readable name for a test resource.
+pub fn unique_name(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}_{}", &id[..12])
+}
+
+/// The RabbitMQ management API, as the administrator.
+#[derive(Clone)]
+pub struct Management {
+    client: reqwest::Client,
+    base: String,
+    password: String,
+}
+
+impl Management {
+    pub fn new() -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            base: env("WARREN_MANAGEMENT_URL"),
+            password: broker_password(topology::ADMIN_USER),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}/api/{path}", self.base))
+            .basic_auth(topology::ADMIN_USER, Some(&self.password))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) {
+        let response = self
+            .client
+            .post(format!("{}/api/{path}", self.base))
+            .basic_auth(topology::ADMIN_USER, Some(&self.password))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert!(
+            status.is_success(),
+            "POST {path}: {status}: {}",
+            response.text().await.unwrap()
+        );
+    }
+
+    /// Messages ready plus unacknowledged in `queue` of `vhost`.
+    pub async fn queue_depth(&self, vhost: &str, queue: &str) -> u64 {
+        let queue = self.get(&format!("queues/{vhost}/{queue}")).await;
+        queue["messages"].as_u64().unwrap_or(0)
+    }
+}
+
+impl Default for Management {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A fresh vhost holding Warren's exchanges and the given consumer queues (with their retry
+/// and dead-letter companions), with every service user's permissions as in production.
+pub async fn vhost_with(queues: &[ConsumerQueue]) -> String {
+    let vhost = unique_name("test");
+    let mut definitions = topology::definitions(&vhost);
+    let object = definitions.as_object_mut().unwrap();
+    // Users exist cluster-wide already; importing them again would reset their passwords.
+    object.remove("users");
+    let wanted: Vec<String> = queues
+        .iter()
+        .flat_map(|queue| {
+            [
+                queue.name.to_owned(),
+                queue.retry_queue(),
+                queue.dead_letter_queue(),
+            ]
+        })
+        .collect();
+    let keep = |value: &Value, field: &str| wanted.iter().any(|name| value[field] == name.as_str());
+    object["queues"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|queue| keep(queue, "name"));
+    object["bindings"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|binding| keep(binding, "destination"));
+    Management::new().post("definitions", &definitions).await;
+    vhost
+}
+
+/// An admin connection string for the test PostgreSQL server (no password inside).
+fn postgres_base() -> String {
+    env("WARREN_POSTGRES_URL_BASE")
+}
+
+/// A fresh, empty PostgreSQL database.
+pub async fn postgres_database() -> PostgresSettings {
+    let name = unique_name("test");
+    let password = env("POSTGRES_PASSWORD");
+    let mut config: tokio_postgres::Config =
+        format!("{}/postgres", postgres_base()).parse().unwrap();
+    config.password(&password);
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    let task = tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    drop(client);
+    let _ = task.await;
+    PostgresSettings {
+        url: SecretString::from(format!("{}/{name}", postgres_base())),
+        password: SecretString::from(password),
+        pool_size: 8,
+        connect_timeout_ms: 3_000,
+    }
+}
+
+/// A fresh MongoDB database name on the test server.
+pub fn mongo_database() -> MongoSettings {
+    MongoSettings {
+        uri: SecretString::from(env("WARREN_MONGO_URI")),
+        database: unique_name("test"),
+        timeout_ms: 3_000,
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
