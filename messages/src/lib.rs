@@ -9,9 +9,16 @@
 //! holds no business rules: what an event *means* is decided by the service that consumes it.
 
 pub mod connection;
+pub mod consumer;
+pub mod envelope;
+pub mod events;
 pub mod exactly_once;
+pub mod publisher;
 pub mod settings;
 pub mod topology;
 
 pub use connection::{Broker, BrokerError};
+pub use consumer::{Consumer, ConsumerSettings, Decode, Handler, Outcome};
+pub use envelope::{Envelope, Event};
+pub use publisher::{PublishError, Publisher};
 pub use settings::BrokerSettings;

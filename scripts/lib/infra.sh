@@ -86,7 +86,7 @@ pg_bin_dir() {
   local ctl
   if ctl=$(command -v pg_ctl 2>/dev/null); then
     dirname "$(readlink -f "$ctl")"
-    return
+    return 0
   fi
   # Debian keeps the server binaries off PATH; take the newest installed major version.
   local dir
@@ -115,7 +115,7 @@ infra_install_secantusdb() {
   local venv=$WARREN_TOOLS_DIR/venv
   if [ -x "$venv/bin/secantusd-py" ] &&
     "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('SecantusDB') != '$SECANTUSDB_VERSION')" 2>/dev/null; then
-    return
+    return 0
   fi
   log "installing SecantusDB $SECANTUSDB_VERSION into $venv"
   mkdir -p "$WARREN_TOOLS_DIR"
@@ -157,8 +157,7 @@ infra_load_secrets() {
       changed=1
     fi
   done
-  [ -n "$changed" ] && chmod 600 "$generated"
-  return 0
+  if [ -n "$changed" ]; then chmod 600 "$generated"; fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -214,6 +213,14 @@ rabbit_prepare() {
   done
 }
 
+# The node's own operating-system process (the BEAM), for stopping it and for fault injection.
+rabbit_record_pid() {
+  local pid
+  pid=$(rabbitmqctl_on "$1" -q eval 'os:getpid().' | tr -dc '0-9')
+  [ -n "$pid" ] || die "cannot read the process id of RabbitMQ node $1"
+  echo "$pid" >"$WARREN_DATA_DIR/rabbitmq/node-$1/rabbitmq.pid"
+}
+
 rabbit_running() { rabbit_run "$1" rabbitmq-diagnostics -q -n "$(rabbit_node "$1")" check_running; }
 
 # Succeeds once node N runs; exits the script at once if its process has died.
@@ -243,6 +250,7 @@ rabbit_start() {
   for n in 1 2 3; do
     wait_until 180 "RabbitMQ node $n to start" rabbit_started "$n" ||
       die "RabbitMQ node $n did not start; see $WARREN_DATA_DIR/rabbitmq/node-$n/log"
+    rabbit_record_pid "$n"
   done
   if [ ! -f "$WARREN_DATA_DIR/rabbitmq/clustered" ]; then
     for n in 2 3; do
@@ -260,6 +268,18 @@ rabbit_start() {
   wait_until 60 "three running nodes in the cluster" rabbit_cluster_complete ||
     die "the RabbitMQ cluster did not reach three running nodes"
   rabbit_apply_definitions
+}
+
+# Starts one node of an existing cluster again (after a crash or kill) and waits for it.
+rabbit_restart_node() {
+  local n=$1
+  log "restarting RabbitMQ node $(rabbit_node "$n")"
+  rabbit_run "$n" rabbitmq-server >>"$WARREN_DATA_DIR/rabbitmq/node-$n/log/stdout.log" 2>&1 &
+  echo $! >"$WARREN_DATA_DIR/rabbitmq/node-$n/launcher.pid"
+  wait_until 180 "RabbitMQ node $n to start" rabbit_started "$n" || die "node $n did not restart"
+  rabbit_record_pid "$n"
+  wait_until 60 "three running nodes in the cluster" rabbit_cluster_complete ||
+    die "the cluster did not reach three running nodes"
 }
 
 rabbit_cluster_complete() {
@@ -288,12 +308,15 @@ rabbit_stop() {
   local n pid
   for n in 3 2 1; do
     [ -d "$WARREN_DATA_DIR/rabbitmq/node-$n" ] || continue
-    if rabbit_running "$n" 2>/dev/null; then
+    if rabbit_running "$n" >/dev/null 2>&1; then
       log "stopping RabbitMQ node $(rabbit_node "$n")"
       rabbitmqctl_on "$n" -q stop >/dev/null 2>&1 || true
     fi
     pid=$(cat "$WARREN_DATA_DIR/rabbitmq/node-$n/rabbitmq.pid" 2>/dev/null) || true
-    [ -n "$pid" ] && kill_and_wait "$pid" 30
+    if [ -n "$pid" ]; then
+      kill_and_wait "$pid" 30
+      rm -f "$WARREN_DATA_DIR/rabbitmq/node-$n/rabbitmq.pid"
+    fi
   done
 }
 

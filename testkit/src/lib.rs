@@ -98,6 +98,20 @@ impl Management {
         response.json().await.unwrap()
     }
 
+    pub async fn post_json(&self, path: &str, body: &Value) -> Value {
+        let response = self
+            .client
+            .post(format!("{}/api/{path}", self.base))
+            .basic_auth(topology::ADMIN_USER, Some(&self.password))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert!(status.is_success(), "POST {path}: {status}");
+        response.json().await.unwrap()
+    }
+
     pub async fn post(&self, path: &str, body: &Value) {
         let response = self
             .client
@@ -212,4 +226,49 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The local cluster's node number (1 to 3) behind an `amqp://host:port` node URI.
+pub fn node_number(node_uri: &str) -> usize {
+    amqp_nodes()
+        .iter()
+        .position(|node| node == node_uri)
+        .map(|index| index + 1)
+        .unwrap_or_else(|| panic!("{node_uri} is not a node of the test cluster"))
+}
+
+/// The operating-system process of a local RabbitMQ node.
+pub fn node_pid(number: usize) -> i32 {
+    let path = format!(
+        "{}/rabbitmq/node-{number}/rabbitmq.pid",
+        env("WARREN_DATA_DIR")
+    );
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("{path}: {error}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Kills a RabbitMQ node at once, as a crash would (SIGKILL).
+pub fn kill_node(number: usize) {
+    let status = std::process::Command::new("kill")
+        .args(["-9", &node_pid(number).to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -9 of node {number} failed");
+}
+
+/// Starts a killed node again and waits until the cluster has three running nodes.
+pub async fn restart_node(number: usize) {
+    let root = env("WARREN_ROOT");
+    let status = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            ". '{root}/scripts/lib/infra.sh' && rabbit_restart_node {number}"
+        ))
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success(), "restarting node {number} failed");
 }

@@ -1,0 +1,499 @@
+//! The consumer runner: takes deliveries from one quorum queue in batches, hands them to a
+//! handler, and settles each only after the handler has committed its effect.
+//!
+//! - `Done`: acknowledged (one multiple-ack when the whole batch is done).
+//! - `RetryLater`: a transient failure (its database is down). The batch is handed to the
+//!   handler again with backoff, holding the deliveries (no redelivery, so the delivery limit
+//!   is not spent); past `retry_in_place_ms`, or on shutdown, each is moved to the queue's
+//!   delayed-retry queue (published, confirmed, then acknowledged).
+//! - `Poison`: it can never succeed. It is published to the dead-letter queue with the reason
+//!   in its headers, then acknowledged, so the messages behind it keep flowing. A body that is
+//!   not a readable envelope is poison without reaching the handler.
+//! - A handler that panics or returns the wrong number of outcomes: the batch is rejected with
+//!   requeue, so the quorum queue's delivery limit dead-letters a message that always does so.
+//!
+//! When the connection drops or the server cancels the consumer, the runner reconnects (to any
+//! live node), re-applies the prefetch and subscribes again.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel};
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use crate::connection::Broker;
+use crate::envelope::{self, DecodeError, Envelope, Event};
+use crate::publisher::{Outgoing, Publisher};
+use crate::topology::{ConsumerQueue, DEAD, RETRY};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerSettings {
+    /// Unacknowledged deliveries the broker may send ahead.
+    pub prefetch: u16,
+    /// Most deliveries handed to the handler at once (one database transaction).
+    pub batch_size: usize,
+    /// How long to wait for more deliveries once a batch has its first.
+    pub batch_linger_ms: u64,
+    /// How long to keep retrying a batch in place before moving it to the retry queue.
+    pub retry_in_place_ms: u64,
+}
+
+impl Default for ConsumerSettings {
+    fn default() -> Self {
+        Self {
+            prefetch: 500,
+            batch_size: 200,
+            batch_linger_ms: 5,
+            retry_in_place_ms: 60_000,
+        }
+    }
+}
+
+/// What the handler decided for one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied and committed (or already applied before): acknowledge.
+    Done,
+    /// A transient failure: try again later; never dead-lettered for this.
+    RetryLater(String),
+    /// Can never be processed: dead-letter with this reason.
+    Poison(String),
+}
+
+/// A message type a queue carries: one event, or an enum of several.
+pub trait Decode: Sized + Send + Sync + 'static {
+    fn decode(body: &[u8]) -> Result<Self, DecodeError>;
+}
+
+impl<E: Event> Decode for Envelope<E> {
+    fn decode(body: &[u8]) -> Result<Self, DecodeError> {
+        envelope::decode::<E>(body)
+    }
+}
+
+/// Applies a batch of messages; returns one outcome per message, in order.
+#[async_trait::async_trait]
+pub trait Handler<M>: Send + Sync + 'static {
+    async fn handle(&self, batch: &[M]) -> Vec<Outcome>;
+}
+
+pub struct Consumer<M, H> {
+    broker: Arc<Broker>,
+    queue: ConsumerQueue,
+    handler: Arc<H>,
+    settings: ConsumerSettings,
+    publisher: Publisher,
+    _message: std::marker::PhantomData<fn() -> M>,
+}
+
+/// A delivery and what became of decoding it.
+struct Pending<M> {
+    delivery: Delivery,
+    decoded: Result<M, DecodeError>,
+}
+
+const RETRY_REASON_HEADER: &str = "x-warren-retry-reason";
+const DEAD_REASON_HEADER: &str = "x-warren-reason";
+const DEAD_QUEUE_HEADER: &str = "x-warren-queue";
+
+impl<M: Decode, H: Handler<M>> Consumer<M, H> {
+    pub fn new(
+        broker: Arc<Broker>,
+        queue: ConsumerQueue,
+        handler: H,
+        settings: ConsumerSettings,
+    ) -> Self {
+        Self {
+            publisher: Publisher::new(broker.clone()),
+            broker,
+            queue,
+            handler: Arc::new(handler),
+            settings,
+            _message: std::marker::PhantomData,
+        }
+    }
+
+    /// Consumes until `shutdown` completes; finishes the batch in flight, then returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
+        tokio::pin!(shutdown);
+        let lag = tokio::spawn(report_lag(self.broker.clone(), self.queue));
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let subscribed = tokio::select! {
+                () = &mut shutdown => break,
+                subscribed = self.subscribe() => subscribed,
+            };
+            let (channel, mut deliveries) = match subscribed {
+                Ok(subscription) => {
+                    backoff = Duration::from_millis(100);
+                    subscription
+                }
+                Err(error) => {
+                    tracing::warn!(queue = self.queue.name, %error, "cannot subscribe; retrying");
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            tracing::info!(queue = self.queue.name, "consuming");
+            let stop = loop {
+                let first = tokio::select! {
+                    () = &mut shutdown => break true,
+                    next = deliveries.next() => next,
+                };
+                let Some(Ok(first)) = first else {
+                    tracing::warn!(
+                        queue = self.queue.name,
+                        "consumer stream ended (connection lost or consumer cancelled); subscribing again"
+                    );
+                    break false;
+                };
+                let mut batch = vec![first];
+                let linger = Instant::now() + Duration::from_millis(self.settings.batch_linger_ms);
+                let mut stream_ended = false;
+                while batch.len() < self.settings.batch_size {
+                    match tokio::time::timeout_at(linger, deliveries.next()).await {
+                        Ok(Some(Ok(delivery))) => batch.push(delivery),
+                        Ok(_) => {
+                            stream_ended = true;
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                // The batch in flight is finished even when shutdown arrives meanwhile.
+                self.process(&channel, batch, &mut shutdown).await;
+                if stream_ended {
+                    break false;
+                }
+            };
+            if stop {
+                let tag = deliveries.tag();
+                if let Err(error) = channel
+                    .basic_cancel(tag, BasicCancelOptions::default())
+                    .await
+                {
+                    tracing::debug!(%error, "cancelling the consumer");
+                }
+                if let Err(error) = channel.close(200, "consumer stopping".into()).await {
+                    tracing::debug!(%error, "closing the consumer channel");
+                }
+                break;
+            }
+        }
+        lag.abort();
+        tracing::info!(queue = self.queue.name, "consumer stopped");
+    }
+
+    async fn subscribe(&self) -> Result<(Channel, lapin::Consumer), crate::BrokerError> {
+        let channel = self.broker.channel().await?;
+        channel
+            .basic_qos(self.settings.prefetch, BasicQosOptions::default())
+            .await?;
+        let consumer = channel
+            .basic_consume(
+                self.queue.name.into(),
+                ShortString::from(format!(
+                    "{}-{}",
+                    self.queue.owner,
+                    uuid::Uuid::new_v4().simple()
+                )),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok((channel, consumer))
+    }
+
+    async fn process(
+        &self,
+        channel: &Channel,
+        deliveries: Vec<Delivery>,
+        shutdown: &mut (impl Future<Output = ()> + Unpin),
+    ) {
+        let queue = self.queue.name;
+        metrics::counter!("warren_messages_consumed_total", "queue" => queue)
+            .increment(deliveries.len() as u64);
+        let (mut pending, unreadable): (Vec<Pending<M>>, Vec<Pending<M>>) = deliveries
+            .into_iter()
+            .map(|delivery| Pending {
+                decoded: M::decode(&delivery.data),
+                delivery,
+            })
+            .partition(|item| item.decoded.is_ok());
+        // Poison that never reaches the handler.
+        let mut settled: Vec<(u64, Delivery, Outcome)> = unreadable
+            .into_iter()
+            .map(|item| {
+                let reason = item
+                    .decoded
+                    .err()
+                    .map(|error| error.to_string())
+                    .unwrap_or_default();
+                (
+                    item.delivery.delivery_tag,
+                    item.delivery,
+                    Outcome::Poison(reason),
+                )
+            })
+            .collect();
+        let mut started = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        let mut shutting_down = false;
+        while !pending.is_empty() {
+            let messages: Vec<M> = pending
+                .iter_mut()
+                .filter_map(|item| {
+                    std::mem::replace(
+                        &mut item.decoded,
+                        Err(DecodeError::Malformed(String::new())),
+                    )
+                    .ok()
+                })
+                .collect();
+            let handler = self.handler.clone();
+            let run = tokio::spawn(async move {
+                let outcomes = handler.handle(&messages).await;
+                (messages, outcomes)
+            });
+            let (messages, outcomes) = match run.await {
+                Ok((messages, outcomes)) if outcomes.len() == messages.len() => {
+                    (messages, outcomes)
+                }
+                Ok((messages, outcomes)) => {
+                    tracing::error!(
+                        queue,
+                        expected = messages.len(),
+                        got = outcomes.len(),
+                        "handler returned the wrong number of outcomes; requeueing the batch"
+                    );
+                    self.requeue(channel, &pending).await;
+                    pending.clear();
+                    break;
+                }
+                Err(error) => {
+                    tracing::error!(queue, %error, "handler panicked; requeueing the batch");
+                    self.requeue(channel, &pending).await;
+                    pending.clear();
+                    break;
+                }
+            };
+            let mut retry = Vec::new();
+            for ((item, message), outcome) in pending.drain(..).zip(messages).zip(outcomes) {
+                match outcome {
+                    Outcome::RetryLater(reason) => retry.push((
+                        Pending {
+                            delivery: item.delivery,
+                            decoded: Ok(message),
+                        },
+                        reason,
+                    )),
+                    outcome => settled.push((item.delivery.delivery_tag, item.delivery, outcome)),
+                }
+            }
+            if retry.is_empty() {
+                break;
+            }
+            let reason = retry[0].1.clone();
+            let give_up =
+                started.elapsed() >= Duration::from_millis(self.settings.retry_in_place_ms);
+            if give_up || shutting_down {
+                for (item, reason) in retry {
+                    settled.push((
+                        item.delivery.delivery_tag,
+                        item.delivery,
+                        Outcome::RetryLater(reason),
+                    ));
+                }
+                break;
+            }
+            metrics::counter!("warren_messages_retried_in_place_total", "queue" => queue)
+                .increment(retry.len() as u64);
+            tracing::warn!(
+                queue,
+                reason,
+                count = retry.len(),
+                ?backoff,
+                "handler asked to retry; waiting"
+            );
+            tokio::select! {
+                () = &mut *shutdown => shutting_down = true,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+            pending = retry.into_iter().map(|(item, _)| item).collect();
+            if shutting_down {
+                // One last attempt, then whatever still fails goes to the retry queue.
+                started = Instant::now() - Duration::from_millis(self.settings.retry_in_place_ms);
+            }
+        }
+        self.settle(channel, settled).await;
+    }
+
+    async fn settle(&self, channel: &Channel, mut settled: Vec<(u64, Delivery, Outcome)>) {
+        let queue = self.queue.name;
+        settled.sort_by_key(|(tag, _, _)| *tag);
+        if settled
+            .iter()
+            .all(|(_, _, outcome)| *outcome == Outcome::Done)
+        {
+            if let Some((last, _, _)) = settled.last() {
+                let count = settled.len() as u64;
+                match channel
+                    .basic_ack(*last, BasicAckOptions { multiple: true })
+                    .await
+                {
+                    Ok(_) => metrics::counter!("warren_messages_acked_total", "queue" => queue)
+                        .increment(count),
+                    Err(error) => {
+                        tracing::warn!(queue, %error, "ack failed; the batch will be redelivered and applied once")
+                    }
+                }
+            }
+            return;
+        }
+        for (tag, delivery, outcome) in settled {
+            let forwarded = match &outcome {
+                Outcome::Done => true,
+                Outcome::RetryLater(reason) => {
+                    self.forward(&delivery, RETRY.name, RETRY_REASON_HEADER, reason)
+                        .await
+                }
+                Outcome::Poison(reason) => {
+                    tracing::error!(queue, reason, message_id = ?delivery.properties.message_id(), "dead-lettering poison");
+                    self.forward(&delivery, DEAD.name, DEAD_REASON_HEADER, reason)
+                        .await
+                }
+            };
+            let result = if forwarded {
+                channel.basic_ack(tag, BasicAckOptions::default()).await
+            } else {
+                // Could not forward it: give it back; the delivery limit bounds how often.
+                channel
+                    .basic_nack(
+                        tag,
+                        BasicNackOptions {
+                            multiple: false,
+                            requeue: true,
+                        },
+                    )
+                    .await
+            };
+            match (result, &outcome) {
+                (Err(error), _) => {
+                    tracing::warn!(queue, %error, "settling a delivery failed; it will be redelivered")
+                }
+                (Ok(_), _) if !forwarded => {}
+                (Ok(_), Outcome::Done) => {
+                    metrics::counter!("warren_messages_acked_total", "queue" => queue).increment(1)
+                }
+                (Ok(_), Outcome::RetryLater(_)) => {
+                    metrics::counter!("warren_messages_retried_total", "queue" => queue)
+                        .increment(1)
+                }
+                (Ok(_), Outcome::Poison(_)) => {
+                    metrics::counter!("warren_messages_dead_lettered_total", "queue" => queue)
+                        .increment(1)
+                }
+            }
+        }
+    }
+
+    /// Publishes a copy of `delivery` to `exchange` with this queue's name as routing key.
+    async fn forward(
+        &self,
+        delivery: &Delivery,
+        exchange: &str,
+        header: &str,
+        reason: &str,
+    ) -> bool {
+        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        headers.insert(
+            header.into(),
+            AMQPValue::LongString(reason.to_owned().into()),
+        );
+        headers.insert(
+            DEAD_QUEUE_HEADER.into(),
+            AMQPValue::LongString(self.queue.name.to_owned().into()),
+        );
+        let properties: BasicProperties = delivery
+            .properties
+            .clone()
+            .with_headers(headers)
+            .with_delivery_mode(2);
+        let message = Outgoing {
+            exchange,
+            routing_key: self.queue.name,
+            body: &delivery.data,
+            properties,
+        };
+        match self.publisher.publish_raw(message).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(queue = self.queue.name, exchange, %error, "cannot forward a delivery");
+                false
+            }
+        }
+    }
+
+    async fn requeue(&self, channel: &Channel, pending: &[Pending<M>]) {
+        for item in pending {
+            if let Err(error) = channel
+                .basic_nack(
+                    item.delivery.delivery_tag,
+                    BasicNackOptions {
+                        multiple: false,
+                        requeue: true,
+                    },
+                )
+                .await
+            {
+                tracing::warn!(queue = self.queue.name, %error, "requeue failed; it will be redelivered");
+            }
+        }
+    }
+}
+
+/// Reports how many messages wait in the queue, as the `warren_consumer_lag` gauge.
+async fn report_lag(broker: Arc<Broker>, queue: ConsumerQueue) {
+    let mut channel: Option<Channel> = None;
+    loop {
+        if channel
+            .as_ref()
+            .is_none_or(|channel| !channel.status().connected())
+        {
+            channel = broker.channel().await.ok();
+        }
+        if let Some(open) = &channel {
+            let declared = open
+                .queue_declare(
+                    queue.name.into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await;
+            match declared {
+                Ok(info) => metrics::gauge!("warren_consumer_lag", "queue" => queue.name)
+                    .set(f64::from(info.message_count())),
+                Err(_) => channel = None,
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}

@@ -1,0 +1,6 @@
+//! Warren's event types, one module per domain. Payloads hold only validated, plain data.
+
+pub mod lockers;
+pub mod records;
+pub mod users;
+pub mod votes;

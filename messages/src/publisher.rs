@@ -1,0 +1,239 @@
+//! Publishing with publisher confirms: `publish(..).await` is `Ok` only when the broker
+//! acknowledged the message and did not return it as unroutable.
+//!
+//! One confirm-mode channel is shared by every concurrent caller, so many messages are in
+//! flight at once. If the channel or its connection is gone, the publisher reconnects (to any
+//! live node) and tries again until the confirm timeout; once a message may have reached the
+//! broker it is never resent here: a confirm that does not arrive in time is
+//! [`PublishError::Unknown`], and the caller may retry with the same envelope (same
+//! `message_id`), which consumers apply only once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::protocol::basic::AMQPProperties;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Confirmation};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::connection::Broker;
+use crate::envelope::{Envelope, Event};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Certainly not published: no broker node could take it in time.
+    #[error("the broker is unavailable: {0}")]
+    Unavailable(String),
+    /// Confirmed, but no queue is bound for its routing key.
+    #[error("no queue is bound for {exchange}/{routing_key}: the message was returned")]
+    Unroutable {
+        exchange: String,
+        routing_key: String,
+    },
+    /// The broker refused it (for example a queue at its limit).
+    #[error("the broker refused the message (nack)")]
+    Nacked,
+    /// It may or may not have been stored. Retrying with the same `message_id` is safe.
+    #[error("no confirm within {0:?}: the outcome is unknown")]
+    Unknown(Duration),
+    #[error("cannot encode the message: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl PublishError {
+    /// True when the message may have been stored despite the error.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, Self::Unknown(_))
+    }
+}
+
+/// A raw message: what [`Publisher::publish`] sends for an envelope, or a copy of a delivery.
+#[derive(Debug, Clone)]
+pub struct Outgoing<'a> {
+    pub exchange: &'a str,
+    pub routing_key: &'a str,
+    pub body: &'a [u8],
+    pub properties: BasicProperties,
+}
+
+pub struct Publisher {
+    broker: Arc<Broker>,
+    channel: Mutex<Option<Channel>>,
+}
+
+impl Publisher {
+    pub fn new(broker: Arc<Broker>) -> Self {
+        Self {
+            broker,
+            channel: Mutex::new(None),
+        }
+    }
+
+    /// Publishes `envelope` to its event's exchange with its type as the routing key.
+    pub async fn publish<E: Event>(&self, envelope: &Envelope<E>) -> Result<(), PublishError> {
+        let body = serde_json::to_vec(envelope)?;
+        self.publish_raw(Outgoing {
+            exchange: E::EXCHANGE.name,
+            routing_key: E::TYPE,
+            body: &body,
+            properties: properties(envelope),
+        })
+        .await
+    }
+
+    /// Publishes a prepared message (mandatory, confirmed).
+    pub async fn publish_raw(&self, message: Outgoing<'_>) -> Result<(), PublishError> {
+        let timeout = self.broker.settings().confirm_timeout();
+        let deadline = Instant::now() + timeout;
+        let labels = [("exchange", message.exchange.to_owned())];
+        metrics::counter!("warren_messages_published_total", &labels).increment(1);
+        let result = self.publish_until(deadline, timeout, &message).await;
+        let outcome = match &result {
+            Ok(()) => "confirmed",
+            Err(PublishError::Unroutable { .. }) => "returned",
+            Err(PublishError::Nacked) => "nacked",
+            Err(PublishError::Unknown(_)) => "unknown",
+            Err(_) => "failed",
+        };
+        metrics::counter!(
+            "warren_messages_publish_outcomes_total",
+            "exchange" => message.exchange.to_owned(),
+            "outcome" => outcome
+        )
+        .increment(1);
+        result
+    }
+
+    async fn publish_until(
+        &self,
+        deadline: Instant,
+        timeout: Duration,
+        message: &Outgoing<'_>,
+    ) -> Result<(), PublishError> {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let channel = match tokio::time::timeout_at(deadline, self.channel()).await {
+                Ok(Ok(channel)) => channel,
+                Ok(Err(error)) if Instant::now() + backoff < deadline => {
+                    tracing::debug!(%error, "no channel to publish on; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+                Ok(Err(error)) => return Err(error),
+                Err(_) => {
+                    return Err(PublishError::Unavailable(format!(
+                        "no channel within {timeout:?}"
+                    )));
+                }
+            };
+            let sent = channel
+                .basic_publish(
+                    message.exchange.into(),
+                    message.routing_key.into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        immediate: false,
+                    },
+                    message.body,
+                    message.properties.clone(),
+                )
+                .await;
+            let confirm = match sent {
+                Ok(confirm) => confirm,
+                Err(error) if !channel.status().connected() => {
+                    // The channel was already closed: nothing went out. Start over on a new one.
+                    tracing::debug!(%error, "channel closed before publishing; retrying");
+                    self.forget(&channel).await;
+                    continue;
+                }
+                Err(error) => {
+                    self.forget(&channel).await;
+                    tracing::warn!(%error, "publish failed mid-way; outcome unknown");
+                    return Err(PublishError::Unknown(timeout));
+                }
+            };
+            return match tokio::time::timeout_at(deadline, confirm).await {
+                Ok(Ok(Confirmation::Ack(None))) => Ok(()),
+                Ok(Ok(Confirmation::Ack(Some(_)))) => Err(PublishError::Unroutable {
+                    exchange: message.exchange.to_owned(),
+                    routing_key: message.routing_key.to_owned(),
+                }),
+                Ok(Ok(Confirmation::Nack(_))) => Err(PublishError::Nacked),
+                Ok(Ok(Confirmation::NotRequested)) => {
+                    // Cannot happen on a confirm-mode channel; treat as unknown to stay honest.
+                    self.forget(&channel).await;
+                    Err(PublishError::Unknown(timeout))
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "connection lost while awaiting a confirm");
+                    self.forget(&channel).await;
+                    Err(PublishError::Unknown(timeout))
+                }
+                Err(_) => Err(PublishError::Unknown(timeout)),
+            };
+        }
+    }
+
+    /// The shared confirm-mode channel, opened (on any live node) when needed.
+    async fn channel(&self) -> Result<Channel, PublishError> {
+        let mut slot = self.channel.lock().await;
+        if let Some(channel) = slot.as_ref()
+            && channel.status().connected()
+        {
+            return Ok(channel.clone());
+        }
+        let channel = self
+            .broker
+            .channel()
+            .await
+            .map_err(|error| PublishError::Unavailable(error.to_string()))?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|error| PublishError::Unavailable(error.to_string()))?;
+        *slot = Some(channel.clone());
+        Ok(channel)
+    }
+
+    async fn forget(&self, failed: &Channel) {
+        let mut slot = self.channel.lock().await;
+        if slot
+            .as_ref()
+            .is_some_and(|channel| channel.id() == failed.id())
+        {
+            *slot = None;
+        }
+    }
+
+    /// Readiness: a confirm-mode channel is open or can be opened.
+    pub async fn ping(&self) -> Result<(), PublishError> {
+        self.channel().await.map(|_| ())
+    }
+}
+
+/// The AMQP properties mirroring an envelope: persistent, JSON, with id, type, time and producer.
+pub fn properties<E>(envelope: &Envelope<E>) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    headers.insert(
+        "schema_version".into(),
+        AMQPValue::LongUInt(u32::from(envelope.schema_version)),
+    );
+    if let Some(causation_id) = envelope.causation_id {
+        headers.insert(
+            "causation_id".into(),
+            AMQPValue::LongString(causation_id.to_string().into()),
+        );
+    }
+    AMQPProperties::default()
+        .with_message_id(ShortString::from(envelope.message_id.to_string()))
+        .with_type(ShortString::from(envelope.event_type.clone()))
+        .with_timestamp(envelope.occurred_at.timestamp().max(0) as u64)
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+        .with_app_id(ShortString::from(envelope.producer.clone()))
+        .with_correlation_id(ShortString::from(envelope.correlation_id.to_string()))
+        .with_headers(headers)
+}

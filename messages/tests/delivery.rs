@@ -1,0 +1,285 @@
+//! The publisher and consumer runner against the real three-node cluster: confirms, returns,
+//! poison, transient failures and redelivery after a crash between commit and ack.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lapin::BasicProperties;
+use uuid::Uuid;
+use warren_messages::events::votes::VoteCast;
+use warren_messages::publisher::{Outgoing, properties};
+use warren_messages::topology::{TALLY_VOTES, VOTES};
+use warren_messages::{
+    Broker, Consumer, ConsumerSettings, Envelope, Handler, Outcome, PublishError, Publisher,
+};
+use warren_testkit::{Management, broker_settings, eventually, vhost_with};
+
+fn vote(option: &str) -> Envelope<VoteCast> {
+    Envelope::new(
+        "delivery-test",
+        VoteCast {
+            poll: "default".into(),
+            voter_id: Uuid::new_v4(),
+            option: option.into(),
+        },
+    )
+}
+
+fn publisher(vhost: &str) -> Publisher {
+    Publisher::new(Arc::new(
+        Broker::new(broker_settings("vote-service", vhost), "test-publisher").unwrap(),
+    ))
+}
+
+fn consumer_broker(vhost: &str) -> Arc<Broker> {
+    Arc::new(Broker::new(broker_settings("tally-worker", vhost), "test-consumer").unwrap())
+}
+
+/// Records every message it is handed.
+#[derive(Clone, Default)]
+struct Recorder {
+    seen: Arc<Mutex<Vec<Uuid>>>,
+}
+
+#[async_trait::async_trait]
+impl Handler<Envelope<VoteCast>> for Recorder {
+    async fn handle(&self, batch: &[Envelope<VoteCast>]) -> Vec<Outcome> {
+        let mut seen = self.seen.lock().unwrap();
+        seen.extend(batch.iter().map(|envelope| envelope.message_id));
+        vec![Outcome::Done; batch.len()]
+    }
+}
+
+fn spawn_consumer<H: Handler<Envelope<VoteCast>>>(
+    vhost: &str,
+    handler: H,
+    settings: ConsumerSettings,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let consumer = Consumer::new(consumer_broker(vhost), TALLY_VOTES, handler, settings);
+    let task = tokio::spawn(consumer.run(async {
+        let _ = stopped.await;
+    }));
+    (stop, task)
+}
+
+async fn queue_is_empty(management: &Management, vhost: &str, queue: &str) -> bool {
+    management.queue_depth(vhost, queue).await == 0
+}
+
+#[tokio::test]
+async fn a_confirmed_message_is_consumed_and_acknowledged() {
+    let vhost = vhost_with(&[TALLY_VOTES]).await;
+    let envelope = vote("a");
+    publisher(&vhost).publish(&envelope).await.unwrap();
+
+    let recorder = Recorder::default();
+    let (stop, task) = spawn_consumer(&vhost, recorder.clone(), ConsumerSettings::default());
+    let seen = recorder.seen.clone();
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let seen = seen.clone();
+            async move { seen.lock().unwrap().contains(&envelope.message_id) }
+        })
+        .await,
+        "the message never arrived"
+    );
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    let management = Management::new();
+    assert!(
+        eventually(Duration::from_secs(10), || queue_is_empty(
+            &management,
+            &vhost,
+            TALLY_VOTES.name
+        ))
+        .await,
+        "the message was not acknowledged"
+    );
+}
+
+#[tokio::test]
+async fn publishing_to_a_routing_key_with_no_queue_is_an_error() {
+    let vhost = vhost_with(&[TALLY_VOTES]).await;
+    let result = publisher(&vhost)
+        .publish_raw(Outgoing {
+            exchange: VOTES.name,
+            routing_key: "vote.nobody-listens",
+            body: b"{}",
+            properties: BasicProperties::default(),
+        })
+        .await;
+    assert!(
+        matches!(result, Err(PublishError::Unroutable { .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_and_unknown_version_messages_are_dead_lettered_at_once_and_the_rest_flow() {
+    let vhost = vhost_with(&[TALLY_VOTES]).await;
+    let publisher = publisher(&vhost);
+    let raw = |body: Vec<u8>| {
+        let properties = properties(&vote("a"));
+        let publisher = &publisher;
+        async move {
+            publisher
+                .publish_raw(Outgoing {
+                    exchange: VOTES.name,
+                    routing_key: "vote.cast",
+                    body: &body,
+                    properties,
+                })
+                .await
+                .unwrap()
+        }
+    };
+    raw(b"{not json".to_vec()).await;
+    let mut future_version = serde_json::to_value(vote("a")).unwrap();
+    future_version["schema_version"] = 99.into();
+    raw(serde_json::to_vec(&future_version).unwrap()).await;
+    let good: Vec<Envelope<VoteCast>> = (0..10).map(|_| vote("b")).collect();
+    for envelope in &good {
+        publisher.publish(envelope).await.unwrap();
+    }
+
+    let recorder = Recorder::default();
+    let (stop, task) = spawn_consumer(&vhost, recorder.clone(), ConsumerSettings::default());
+    let seen = recorder.seen.clone();
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let seen = seen.clone();
+            async move { seen.lock().unwrap().len() >= 10 }
+        })
+        .await,
+        "the messages behind the poison did not flow"
+    );
+    let management = Management::new();
+    let dead = TALLY_VOTES.dead_letter_queue();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let management = management.clone();
+            let (vhost, dead) = (vhost.clone(), dead.clone());
+            async move { management.queue_depth(&vhost, &dead).await == 2 }
+        })
+        .await,
+        "expected both poison messages in {dead}"
+    );
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    // The handler never saw the poison: it went to the dead-letter queue on its first delivery.
+    assert_eq!(recorder.seen.lock().unwrap().len(), 10);
+    let messages = management
+        .post_json(
+            &format!("queues/{vhost}/{dead}/get"),
+            &serde_json::json!({ "count": 2, "ackmode": "ack_requeue_true", "encoding": "auto" }),
+        )
+        .await;
+    let reasons: Vec<String> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| {
+            message["properties"]["headers"]["x-warren-reason"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|reason| reason.contains("not a valid envelope")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|reason| reason.contains("unknown schema version 99")),
+        "{reasons:?}"
+    );
+    assert!(queue_is_empty(&management, &vhost, TALLY_VOTES.name).await);
+}
+
+/// Answers "retry later" while its database is down, and applies messages once it is up.
+#[derive(Clone, Default)]
+struct FlakyStore {
+    down: Arc<AtomicBool>,
+    applied: Arc<Mutex<HashMap<Uuid, usize>>>,
+    refusals: Arc<AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl Handler<Envelope<VoteCast>> for FlakyStore {
+    async fn handle(&self, batch: &[Envelope<VoteCast>]) -> Vec<Outcome> {
+        if self.down.load(Ordering::SeqCst) {
+            self.refusals.fetch_add(1, Ordering::SeqCst);
+            return vec![Outcome::RetryLater("database is down".into()); batch.len()];
+        }
+        let mut applied = self.applied.lock().unwrap();
+        for envelope in batch {
+            *applied.entry(envelope.message_id).or_default() += 1;
+        }
+        vec![Outcome::Done; batch.len()]
+    }
+}
+
+#[tokio::test]
+async fn retry_later_for_twenty_seconds_dead_letters_nothing_and_everything_is_applied_after() {
+    let vhost = vhost_with(&[TALLY_VOTES]).await;
+    let store = FlakyStore::default();
+    store.down.store(true, Ordering::SeqCst);
+    // Short in-place retries so that the delayed-retry queue is exercised as well.
+    let settings = ConsumerSettings {
+        retry_in_place_ms: 3_000,
+        ..ConsumerSettings::default()
+    };
+    let (stop, task) = spawn_consumer(&vhost, store.clone(), settings);
+    let publisher = publisher(&vhost);
+    let sent: Vec<Envelope<VoteCast>> = (0..50).map(|_| vote("a")).collect();
+    for envelope in &sent {
+        publisher.publish(envelope).await.unwrap();
+    }
+    let down_since = tokio::time::Instant::now();
+    let management = Management::new();
+    let dead = TALLY_VOTES.dead_letter_queue();
+    // The outage lasts 20 s; throughout it, nothing may reach the dead-letter queue.
+    let mut sample = tokio::time::interval(Duration::from_millis(500));
+    while down_since.elapsed() < Duration::from_secs(20) {
+        sample.tick().await;
+        assert_eq!(
+            management.queue_depth(&vhost, &dead).await,
+            0,
+            "dead-lettered during an outage"
+        );
+    }
+    assert!(
+        store.refusals.load(Ordering::SeqCst) > 3,
+        "the handler was not retried"
+    );
+    store.down.store(false, Ordering::SeqCst);
+
+    let applied = store.applied.clone();
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let applied = applied.clone();
+            let sent = sent.clone();
+            async move {
+                let applied = applied.lock().unwrap();
+                sent.iter()
+                    .all(|envelope| applied.contains_key(&envelope.message_id))
+            }
+        })
+        .await,
+        "not every message was applied after the outage"
+    );
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    assert_eq!(management.queue_depth(&vhost, &dead).await, 0);
+}
