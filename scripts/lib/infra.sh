@@ -318,7 +318,13 @@ rabbit_stop() {
       rm -f "$WARREN_DATA_DIR/rabbitmq/node-$n/rabbitmq.pid"
     fi
   done
+  # Whatever is left of this cluster's Erlang VMs (found by their home, our data directory).
+  if ! wait_until 30 "the RabbitMQ nodes to exit" rabbit_all_gone; then
+    pkill -KILL -f "beam.smp.* -home $WARREN_DATA_DIR/rabbitmq " 2>/dev/null || true
+  fi
 }
+
+rabbit_all_gone() { ! pgrep -f "beam.smp.* -home $WARREN_DATA_DIR/rabbitmq " >/dev/null; }
 
 # ---------------------------------------------------------------------------------------------
 # PostgreSQL. It refuses to run as root, so as root it runs as the system user "postgres".
