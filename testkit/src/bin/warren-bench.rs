@@ -1,0 +1,247 @@
+//! `scripts/bench broker [MESSAGES]`: publishes and consumes MESSAGES vote events on a
+//! three-node quorum queue, once through Warren's `messages` library (confirming publisher,
+//! batching consumer runner) and once through bare lapin doing the same work (confirms,
+//! manual multiple-acks), and prints both rates, publish-to-consume latency and their ratio.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties};
+use uuid::Uuid;
+use warren_messages::events::votes::VoteCast;
+use warren_messages::publisher::properties;
+use warren_messages::topology::{TALLY_VOTES, VOTES};
+use warren_messages::{
+    Broker, Consumer, ConsumerSettings, Envelope, Event, Handler, Outcome, Publisher,
+};
+use warren_testkit::{amqp_nodes, broker_password, broker_settings, vhost_with};
+
+const IN_FLIGHT: usize = 64;
+
+struct Report {
+    name: &'static str,
+    messages: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Report {
+    fn rate(&self) -> f64 {
+        self.messages as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+    }
+
+    fn print(&self) {
+        println!(
+            "{:<22} {:>8} msgs in {:>6.2}s = {:>8.0} msg/s   latency p50 {:>7.1} ms  p99 {:>7.1} ms",
+            self.name,
+            self.messages,
+            self.elapsed.as_secs_f64(),
+            self.rate(),
+            self.percentile(0.50).as_secs_f64() * 1e3,
+            self.percentile(0.99).as_secs_f64() * 1e3,
+        );
+    }
+}
+
+fn vote() -> Envelope<VoteCast> {
+    Envelope::new(
+        "bench",
+        VoteCast {
+            poll: "bench".into(),
+            voter_id: Uuid::new_v4(),
+            option: "a".into(),
+        },
+    )
+}
+
+fn latency_of(envelope: &Envelope<VoteCast>) -> Duration {
+    (chrono::Utc::now() - envelope.occurred_at)
+        .to_std()
+        .unwrap_or_default()
+}
+
+/// Records the publish-to-consume latency of every message it applies.
+#[derive(Clone, Default)]
+struct Timer {
+    latencies: Arc<Mutex<Vec<Duration>>>,
+}
+
+#[async_trait::async_trait]
+impl Handler<Envelope<VoteCast>> for Timer {
+    async fn handle(&self, batch: &[Envelope<VoteCast>]) -> Vec<Outcome> {
+        self.latencies
+            .lock()
+            .unwrap()
+            .extend(batch.iter().map(latency_of));
+        vec![Outcome::Done; batch.len()]
+    }
+}
+
+async fn wait_for(latencies: &Arc<Mutex<Vec<Duration>>>, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    while latencies.lock().unwrap().len() < count {
+        assert!(Instant::now() < deadline, "not every message was consumed");
+        tick.tick().await;
+    }
+}
+
+async fn library(messages: usize) -> Report {
+    let vhost = vhost_with(&[TALLY_VOTES]).await;
+    let publisher = Arc::new(Publisher::new(Arc::new(
+        Broker::new(broker_settings("vote-service", &vhost), "bench-publisher").unwrap(),
+    )));
+    publisher.ping().await.unwrap();
+    let timer = Timer::default();
+    let consumer_broker =
+        Arc::new(Broker::new(broker_settings("tally-worker", &vhost), "bench-consumer").unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let consumer = Consumer::new(
+        consumer_broker,
+        TALLY_VOTES,
+        timer.clone(),
+        ConsumerSettings::default(),
+    );
+    let consuming = tokio::spawn(consumer.run(async {
+        let _ = stopped.await;
+    }));
+    let started = Instant::now();
+    futures::stream::iter(0..messages)
+        .for_each_concurrent(IN_FLIGHT, |_| {
+            let publisher = publisher.clone();
+            async move { publisher.publish(&vote()).await.unwrap() }
+        })
+        .await;
+    wait_for(&timer.latencies, messages).await;
+    let elapsed = started.elapsed();
+    stop.send(()).unwrap();
+    consuming.await.unwrap();
+    let latencies = timer.latencies.lock().unwrap().clone();
+    Report {
+        name: "warren messages",
+        messages,
+        elapsed,
+        latencies,
+    }
+}
+
+async fn bare_lapin(messages: usize) -> Report {
+    let vhost = vhost_with(&[TALLY_VOTES]).await;
+    let address = amqp_nodes()[0].trim_start_matches("amqp://").to_owned();
+    let uri = |user: &str| format!("amqp://{user}:{}@{address}/{vhost}", broker_password(user));
+    let publishing = Connection::connect(&uri("vote-service"), ConnectionProperties::default())
+        .await
+        .unwrap();
+    let consuming = Connection::connect(&uri("tally-worker"), ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = publishing.create_channel().await.unwrap();
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let consumer_channel = consuming.create_channel().await.unwrap();
+    consumer_channel
+        .basic_qos(500, BasicQosOptions::default())
+        .await
+        .unwrap();
+    let mut deliveries = consumer_channel
+        .basic_consume(
+            TALLY_VOTES.name.into(),
+            "bench".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(messages)));
+    let consumed = latencies.clone();
+    let consumer = tokio::spawn(async move {
+        let mut unacked = 0;
+        while consumed.lock().unwrap().len() < messages {
+            let delivery = deliveries.next().await.unwrap().unwrap();
+            let envelope: Envelope<VoteCast> = serde_json::from_slice(&delivery.data).unwrap();
+            consumed.lock().unwrap().push(latency_of(&envelope));
+            unacked += 1;
+            if unacked == 100 || consumed.lock().unwrap().len() == messages {
+                delivery
+                    .acker
+                    .ack(BasicAckOptions { multiple: true })
+                    .await
+                    .unwrap();
+                unacked = 0;
+            }
+        }
+    });
+    let started = Instant::now();
+    futures::stream::iter(0..messages)
+        .for_each_concurrent(IN_FLIGHT, |_| {
+            let channel = channel.clone();
+            async move {
+                let envelope = vote();
+                let body = serde_json::to_vec(&envelope).unwrap();
+                let options = BasicPublishOptions {
+                    mandatory: true,
+                    immediate: false,
+                };
+                let confirm = channel
+                    .basic_publish(
+                        VOTES.name.into(),
+                        VoteCast::TYPE.into(),
+                        options,
+                        &body,
+                        properties(&envelope),
+                    )
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap();
+                assert!(confirm.is_ack());
+            }
+        })
+        .await;
+    consumer.await.unwrap();
+    let elapsed = started.elapsed();
+    let latencies = latencies.lock().unwrap().clone();
+    Report {
+        name: "bare lapin",
+        messages,
+        elapsed,
+        latencies,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let what = args.next().unwrap_or_default();
+    assert_eq!(what, "broker", "usage: warren-bench broker [MESSAGES]");
+    let messages: usize = args
+        .next()
+        .map_or(20_000, |n| n.parse().expect("MESSAGES is a number"));
+    println!(
+        "publishing and consuming {messages} messages on a 3-node quorum queue, {IN_FLIGHT} publishes in flight\n"
+    );
+    // Bare lapin first so that neither run profits from a warmer cluster than the other.
+    let bare = bare_lapin(messages).await;
+    let ours = library(messages).await;
+    bare.print();
+    ours.print();
+    println!(
+        "\nwarren messages reaches {:.0}% of bare lapin's rate",
+        100.0 * ours.rate() / bare.rate()
+    );
+}
