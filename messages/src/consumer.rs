@@ -53,7 +53,7 @@ impl Default for ConsumerSettings {
         Self {
             prefetch: 500,
             batch_size: 200,
-            batch_linger_ms: 5,
+            batch_linger_ms: 2,
             retry_in_place_ms: 60_000,
         }
     }
@@ -416,7 +416,7 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
     async fn forward(
         &self,
         delivery: &Delivery,
-        exchange: &str,
+        exchange: &'static str,
         header: &str,
         reason: &str,
     ) -> bool {

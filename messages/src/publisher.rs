@@ -52,7 +52,8 @@ impl PublishError {
 /// A raw message: what [`Publisher::publish`] sends for an envelope, or a copy of a delivery.
 #[derive(Debug, Clone)]
 pub struct Outgoing<'a> {
-    pub exchange: &'a str,
+    /// Always one of the topology's exchanges.
+    pub exchange: &'static str,
     pub routing_key: &'a str,
     pub body: &'a [u8],
     pub properties: BasicProperties,
@@ -60,14 +61,18 @@ pub struct Outgoing<'a> {
 
 pub struct Publisher {
     broker: Arc<Broker>,
-    channel: Mutex<Option<Channel>>,
+    /// The open channel: read on every publish, so a plain lock never held across an await.
+    current: std::sync::Mutex<Option<Channel>>,
+    /// Serialises opening a new channel.
+    opening: Mutex<()>,
 }
 
 impl Publisher {
     pub fn new(broker: Arc<Broker>) -> Self {
         Self {
             broker,
-            channel: Mutex::new(None),
+            current: std::sync::Mutex::new(None),
+            opening: Mutex::new(()),
         }
     }
 
@@ -87,8 +92,7 @@ impl Publisher {
     pub async fn publish_raw(&self, message: Outgoing<'_>) -> Result<(), PublishError> {
         let timeout = self.broker.settings().confirm_timeout();
         let deadline = Instant::now() + timeout;
-        let labels = [("exchange", message.exchange.to_owned())];
-        metrics::counter!("warren_messages_published_total", &labels).increment(1);
+        metrics::counter!("warren_messages_published_total", "exchange" => message.exchange).increment(1);
         let result = self.publish_until(deadline, timeout, &message).await;
         let outcome = match &result {
             Ok(()) => "confirmed",
@@ -99,7 +103,7 @@ impl Publisher {
         };
         metrics::counter!(
             "warren_messages_publish_outcomes_total",
-            "exchange" => message.exchange.to_owned(),
+            "exchange" => message.exchange,
             "outcome" => outcome
         )
         .increment(1);
@@ -179,11 +183,12 @@ impl Publisher {
 
     /// The shared confirm-mode channel, opened (on any live node) when needed.
     async fn channel(&self) -> Result<Channel, PublishError> {
-        let mut slot = self.channel.lock().await;
-        if let Some(channel) = slot.as_ref()
-            && channel.status().connected()
-        {
-            return Ok(channel.clone());
+        if let Some(channel) = self.open_channel() {
+            return Ok(channel);
+        }
+        let _opening = self.opening.lock().await;
+        if let Some(channel) = self.open_channel() {
+            return Ok(channel);
         }
         let channel = self
             .broker
@@ -194,16 +199,21 @@ impl Publisher {
             .confirm_select(ConfirmSelectOptions::default())
             .await
             .map_err(|error| PublishError::Unavailable(error.to_string()))?;
-        *slot = Some(channel.clone());
+        *self.slot() = Some(channel.clone());
         Ok(channel)
     }
 
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Channel>> {
+        self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn open_channel(&self) -> Option<Channel> {
+        self.slot().as_ref().filter(|channel| channel.status().connected()).cloned()
+    }
+
     async fn forget(&self, failed: &Channel) {
-        let mut slot = self.channel.lock().await;
-        if slot
-            .as_ref()
-            .is_some_and(|channel| channel.id() == failed.id())
-        {
+        let mut slot = self.slot();
+        if slot.as_ref().is_some_and(|channel| channel.id() == failed.id()) {
             *slot = None;
         }
     }
