@@ -92,7 +92,8 @@ impl Publisher {
     pub async fn publish_raw(&self, message: Outgoing<'_>) -> Result<(), PublishError> {
         let timeout = self.broker.settings().confirm_timeout();
         let deadline = Instant::now() + timeout;
-        metrics::counter!("warren_messages_published_total", "exchange" => message.exchange).increment(1);
+        metrics::counter!("warren_messages_published_total", "exchange" => message.exchange)
+            .increment(1);
         let result = self.publish_until(deadline, timeout, &message).await;
         let outcome = match &result {
             Ok(()) => "confirmed",
@@ -204,16 +205,24 @@ impl Publisher {
     }
 
     fn slot(&self) -> std::sync::MutexGuard<'_, Option<Channel>> {
-        self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn open_channel(&self) -> Option<Channel> {
-        self.slot().as_ref().filter(|channel| channel.status().connected()).cloned()
+        self.slot()
+            .as_ref()
+            .filter(|channel| channel.status().connected())
+            .cloned()
     }
 
     async fn forget(&self, failed: &Channel) {
         let mut slot = self.slot();
-        if slot.as_ref().is_some_and(|channel| channel.id() == failed.id()) {
+        if slot
+            .as_ref()
+            .is_some_and(|channel| channel.id() == failed.id())
+        {
             *slot = None;
         }
     }
