@@ -299,8 +299,11 @@ rabbit_apply_definitions() {
   log "importing broker definitions (vhost, users, permissions, exchanges, quorum queues)"
   rabbitmqctl_on 1 -q import_definitions "$rendered" >&2 || die "importing definitions failed"
   rm -f "$rendered"
-  if rabbitmqctl_on 1 -q list_users --formatter json | grep -q '"guest"'; then
-    rabbitmqctl_on 1 -q delete_user guest >&2
+  # Read the whole list before matching: `grep -q` closing the pipe early would fail it.
+  local users
+  users=$(rabbitmqctl_on 1 -q list_users --formatter json) || die "cannot list broker users"
+  if [[ $users == *'"guest"'* ]]; then
+    rabbitmqctl_on 1 -q delete_user guest >&2 || die "cannot delete the guest user"
   fi
 }
 
