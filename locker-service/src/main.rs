@@ -1,11 +1,11 @@
 use locker_service::configuration::Settings;
-use locker_service::startup::{Application, SERVICE};
+use locker_service::startup::{SERVICE, build};
 use warren_service_kit::{shutdown, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::load()?;
     telemetry::init(SERVICE, &settings.telemetry);
-    let application = Application::build(settings).await?;
+    let application = build(settings).await?;
     application.run_until_stopped(shutdown::signal()).await
 }

@@ -5,6 +5,7 @@
 //! It knows nothing of events or the broker: that is `warren-messages`. It holds no business
 //! logic of any service.
 
+pub mod application;
 pub mod configuration;
 pub mod http;
 pub mod mongo;
@@ -12,3 +13,4 @@ pub mod ops;
 pub mod postgres;
 pub mod shutdown;
 pub mod telemetry;
+pub use application::Application;

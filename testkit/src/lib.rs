@@ -272,3 +272,34 @@ pub async fn restart_node(number: usize) {
         .unwrap();
     assert!(status.success(), "restarting node {number} failed");
 }
+
+/// A service's settings from its committed defaults, listening on a free port.
+pub fn settings<T: serde::de::DeserializeOwned>(defaults: &str) -> T {
+    let port = [("WARREN_HTTP__PORT".to_owned(), "0".to_owned())];
+    warren_service_kit::configuration::load_from(defaults, port).unwrap()
+}
+
+/// Runs `application` and checks its operational endpoints: alive, ready with every named
+/// dependency answering, and metrics served; then stops it gracefully.
+pub async fn assert_ready(application: warren_service_kit::Application, dependencies: &[&str]) {
+    let base = format!("http://127.0.0.1:{}", application.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(application.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    let status = ready.status();
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    for dependency in dependencies {
+        assert_eq!(body["checks"][dependency], "ok", "{body}");
+    }
+    let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    assert_eq!(metrics.status(), 200);
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
