@@ -166,7 +166,12 @@ impl Publisher {
                     exchange: message.exchange.to_owned(),
                     routing_key: message.routing_key.to_owned(),
                 }),
-                Ok(Ok(Confirmation::Nack(_))) => Err(PublishError::Nacked),
+                Ok(Ok(Confirmation::Nack(_))) => {
+                    // A quorum queue's channel can stay in a rejecting state after a leader
+                    // change; the caller's retry goes out on a fresh channel.
+                    self.discard(&channel).await;
+                    Err(PublishError::Nacked)
+                }
                 Ok(Ok(Confirmation::NotRequested)) => {
                     // Cannot happen on a confirm-mode channel; treat as unknown to stay honest.
                     self.forget(&channel).await;
@@ -215,6 +220,14 @@ impl Publisher {
             .as_ref()
             .filter(|channel| channel.status().connected())
             .cloned()
+    }
+
+    /// Forgets `channel` and closes it, so that no publisher uses it again.
+    async fn discard(&self, channel: &Channel) {
+        self.forget(channel).await;
+        if let Err(error) = channel.close(200, "replaced after a nack".into()).await {
+            tracing::debug!(%error, "closing a nacking channel");
+        }
     }
 
     async fn forget(&self, failed: &Channel) {

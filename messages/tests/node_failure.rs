@@ -35,10 +35,6 @@ impl Handler<Envelope<VoteCast>> for Tally {
     }
 }
 
-// Not yet part of scripts/test: in one of two runs the surviving nodes kept answering every
-// publish with a nack for over a minute after the kill (the other run resumed within 10 s).
-// Run it alone with `scripts/test -p warren-messages --test node_failure -- --ignored`.
-#[ignore = "after kill -9 the quorum queue sometimes nacks publishes for over 60 s; under investigation"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_connected_node_loses_no_confirmed_message() {
     let vhost = vhost_with(&[TALLY_VOTES]).await;
