@@ -108,7 +108,17 @@ struct Header {
 }
 
 /// Reads an envelope of `E`; unknown fields are ignored, an unknown version is an error.
+///
+/// The body is parsed once when it is what this consumer expects; only a body that is not
+/// is looked at again, to say precisely why.
 pub fn decode<E: Event>(body: &[u8]) -> Result<Envelope<E>, DecodeError> {
+    let parsed = serde_json::from_slice::<Envelope<E>>(body);
+    if let Ok(envelope) = &parsed
+        && envelope.event_type == E::TYPE
+        && envelope.schema_version == E::SCHEMA_VERSION
+    {
+        return parsed.map_err(|error| DecodeError::Malformed(error.to_string()));
+    }
     let header: Header =
         serde_json::from_slice(body).map_err(|error| DecodeError::Malformed(error.to_string()))?;
     if header.event_type != E::TYPE {
@@ -124,7 +134,7 @@ pub fn decode<E: Event>(body: &[u8]) -> Result<Envelope<E>, DecodeError> {
             supported: E::SCHEMA_VERSION,
         });
     }
-    serde_json::from_slice(body).map_err(|error| DecodeError::Malformed(error.to_string()))
+    parsed.map_err(|error| DecodeError::Malformed(error.to_string()))
 }
 
 #[cfg(test)]

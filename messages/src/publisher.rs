@@ -15,11 +15,13 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::protocol::basic::AMQPProperties;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation};
+use metrics::Counter;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::connection::Broker;
 use crate::envelope::{Envelope, Event};
+use crate::topology::EXCHANGES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -61,6 +63,7 @@ pub struct Outgoing<'a> {
 
 pub struct Publisher {
     broker: Arc<Broker>,
+    counters: Counters,
     /// The open channel: read on every publish, so a plain lock never held across an await.
     current: std::sync::Mutex<Option<Channel>>,
     /// Serialises opening a new channel.
@@ -71,6 +74,7 @@ impl Publisher {
     pub fn new(broker: Arc<Broker>) -> Self {
         Self {
             broker,
+            counters: Counters::new(),
             current: std::sync::Mutex::new(None),
             opening: Mutex::new(()),
         }
@@ -92,22 +96,10 @@ impl Publisher {
     pub async fn publish_raw(&self, message: Outgoing<'_>) -> Result<(), PublishError> {
         let timeout = self.broker.settings().confirm_timeout();
         let deadline = Instant::now() + timeout;
-        metrics::counter!("warren_messages_published_total", "exchange" => message.exchange)
-            .increment(1);
+        let counters = self.counters.get(message.exchange);
+        counters.published.increment(1);
         let result = self.publish_until(deadline, timeout, &message).await;
-        let outcome = match &result {
-            Ok(()) => "confirmed",
-            Err(PublishError::Unroutable { .. }) => "returned",
-            Err(PublishError::Nacked) => "nacked",
-            Err(PublishError::Unknown(_)) => "unknown",
-            Err(_) => "failed",
-        };
-        metrics::counter!(
-            "warren_messages_publish_outcomes_total",
-            "exchange" => message.exchange,
-            "outcome" => outcome
-        )
-        .increment(1);
+        counters.outcome(&result).increment(1);
         result
     }
 
@@ -243,6 +235,69 @@ impl Publisher {
     /// Readiness: a confirm-mode channel is open or can be opened.
     pub async fn ping(&self) -> Result<(), PublishError> {
         self.channel().await.map(|_| ())
+    }
+}
+
+/// The publish counters of one exchange, resolved once instead of on every publish.
+struct ExchangeCounters {
+    published: Counter,
+    confirmed: Counter,
+    returned: Counter,
+    nacked: Counter,
+    unknown: Counter,
+    failed: Counter,
+}
+
+impl ExchangeCounters {
+    fn new(exchange: &'static str) -> Self {
+        let outcome = |outcome: &'static str| {
+            metrics::counter!(
+                "warren_messages_publish_outcomes_total",
+                "exchange" => exchange,
+                "outcome" => outcome
+            )
+        };
+        Self {
+            published: metrics::counter!("warren_messages_published_total", "exchange" => exchange),
+            confirmed: outcome("confirmed"),
+            returned: outcome("returned"),
+            nacked: outcome("nacked"),
+            unknown: outcome("unknown"),
+            failed: outcome("failed"),
+        }
+    }
+
+    fn outcome(&self, result: &Result<(), PublishError>) -> &Counter {
+        match result {
+            Ok(()) => &self.confirmed,
+            Err(PublishError::Unroutable { .. }) => &self.returned,
+            Err(PublishError::Nacked) => &self.nacked,
+            Err(PublishError::Unknown(_)) => &self.unknown,
+            Err(_) => &self.failed,
+        }
+    }
+}
+
+/// Counters for every exchange of the topology.
+struct Counters(Vec<(&'static str, ExchangeCounters)>);
+
+impl Counters {
+    fn new() -> Self {
+        Self(
+            EXCHANGES
+                .iter()
+                .map(|exchange| (exchange.name, ExchangeCounters::new(exchange.name)))
+                .collect(),
+        )
+    }
+
+    fn get(&self, exchange: &'static str) -> &ExchangeCounters {
+        self.0
+            .iter()
+            .find(|(name, _)| *name == exchange)
+            .map(|(_, counters)| counters)
+            // Outgoing::exchange is always a topology exchange; the first serves otherwise.
+            .unwrap_or(&self.0[0].1)
     }
 }
 
