@@ -28,6 +28,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel};
 use serde::Deserialize;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::connection::Broker;
@@ -126,7 +127,12 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
     /// Consumes until `shutdown` completes; finishes the batch in flight, then returns.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
-        let lag = tokio::spawn(report_lag(self.broker.clone(), self.queue));
+        let orphaned = Arc::new(Notify::new());
+        let watch = tokio::spawn(watch_queue(
+            self.broker.clone(),
+            self.queue,
+            orphaned.clone(),
+        ));
         let mut backoff = Duration::from_millis(100);
         loop {
             let subscribed = tokio::select! {
@@ -152,6 +158,10 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
             let stop = loop {
                 let first = tokio::select! {
                     () = &mut shutdown => break true,
+                    () = orphaned.notified() => {
+                        tracing::warn!(queue = self.queue.name, "the queue shows no consumer although this one is subscribed; subscribing again");
+                        break false;
+                    }
                     next = deliveries.next() => next,
                 };
                 let Some(Ok(first)) = first else {
@@ -180,21 +190,25 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
                     break false;
                 }
             };
-            if stop {
-                let tag = deliveries.tag();
+            // Leave the subscription behind for good: a cancelled or orphaned consumer's channel
+            // is closed too, returning anything it still holds to the queue.
+            let tag = deliveries.tag();
+            if channel.status().connected() {
                 if let Err(error) = channel
                     .basic_cancel(tag, BasicCancelOptions::default())
                     .await
                 {
                     tracing::debug!(%error, "cancelling the consumer");
                 }
-                if let Err(error) = channel.close(200, "consumer stopping".into()).await {
+                if let Err(error) = channel.close(200, "consumer leaving".into()).await {
                     tracing::debug!(%error, "closing the consumer channel");
                 }
+            }
+            if stop {
                 break;
             }
         }
-        lag.abort();
+        watch.abort();
         tracing::info!(queue = self.queue.name, "consumer stopped");
     }
 
@@ -467,33 +481,51 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
     }
 }
 
-/// Reports how many messages wait in the queue, as the `warren_consumer_lag` gauge.
-async fn report_lag(broker: Arc<Broker>, queue: ConsumerQueue) {
+/// How often the queue is looked at for the lag gauge and the orphan check.
+const WATCH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Reports how many messages wait in the queue (the `warren_consumer_lag` gauge), and signals
+/// `orphaned` when the queue twice in a row shows no consumer at all: then this runner's
+/// subscription is dead though the broker never said so (RabbitMQ does not always send
+/// `basic.cancel` when a quorum queue is deleted and declared again).
+async fn watch_queue(broker: Arc<Broker>, queue: ConsumerQueue, orphaned: Arc<Notify>) {
     let mut channel: Option<Channel> = None;
+    let mut empty_readings = 0;
+    let mut tick = tokio::time::interval(WATCH_INTERVAL);
     loop {
+        tick.tick().await;
         if channel
             .as_ref()
             .is_none_or(|channel| !channel.status().connected())
         {
             channel = broker.channel().await.ok();
         }
-        if let Some(open) = &channel {
-            let declared = open
-                .queue_declare(
-                    queue.name.into(),
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await;
-            match declared {
-                Ok(info) => metrics::gauge!("warren_consumer_lag", "queue" => queue.name)
-                    .set(f64::from(info.message_count())),
-                Err(_) => channel = None,
+        let Some(open) = &channel else { continue };
+        let declared = open
+            .queue_declare(
+                queue.name.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await;
+        match declared {
+            Ok(info) => {
+                metrics::gauge!("warren_consumer_lag", "queue" => queue.name)
+                    .set(f64::from(info.message_count()));
+                empty_readings = if info.consumer_count() == 0 {
+                    empty_readings + 1
+                } else {
+                    0
+                };
+                if empty_readings >= 2 {
+                    orphaned.notify_one();
+                    empty_readings = 0;
+                }
             }
+            Err(_) => channel = None,
         }
-        tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }

@@ -283,3 +283,70 @@ async fn retry_later_for_twenty_seconds_dead_letters_nothing_and_everything_is_a
     task.await.unwrap();
     assert_eq!(management.queue_depth(&vhost, &dead).await, 0);
 }
+
+async fn publish_and_expect(vhost: &str, recorder: &Recorder) {
+    let envelope = vote("a");
+    publisher(vhost).publish(&envelope).await.unwrap();
+    let seen = recorder.seen.clone();
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let seen = seen.clone();
+            async move { seen.lock().unwrap().contains(&envelope.message_id) }
+        })
+        .await,
+        "the consumer did not come back"
+    );
+}
+
+#[tokio::test]
+async fn a_consumer_whose_connection_the_server_closes_subscribes_again() {
+    let vhost = vhost_with(&[TALLY_VOTES]).await;
+    let recorder = Recorder::default();
+    let (stop, task) = spawn_consumer(&vhost, recorder.clone(), ConsumerSettings::default());
+    publish_and_expect(&vhost, &recorder).await;
+
+    Management::new()
+        .close_connection(&vhost, "test-consumer")
+        .await;
+    publish_and_expect(&vhost, &recorder).await;
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_consumer_whose_queue_is_deleted_and_declared_again_subscribes_again() {
+    let vhost = vhost_with(&[TALLY_VOTES]).await;
+    let recorder = Recorder::default();
+    let (stop, task) = spawn_consumer(&vhost, recorder.clone(), ConsumerSettings::default());
+    publish_and_expect(&vhost, &recorder).await;
+
+    // The server may or may not send basic.cancel here; either way the runner must notice.
+    let management = Management::new();
+    management
+        .delete(&format!("queues/{vhost}/{}", TALLY_VOTES.name))
+        .await;
+    warren_testkit::redeclare(&vhost, &[TALLY_VOTES]).await;
+    publish_and_expect(&vhost, &recorder).await;
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn publishing_and_consuming_show_in_the_metrics() {
+    warren_service_kit::ops::install_metrics();
+    let vhost = vhost_with(&[TALLY_VOTES]).await;
+    let recorder = Recorder::default();
+    let (stop, task) = spawn_consumer(&vhost, recorder.clone(), ConsumerSettings::default());
+    publish_and_expect(&vhost, &recorder).await;
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    let text = warren_service_kit::ops::metrics_handle().render();
+    for expected in [
+        "warren_messages_published_total{exchange=\"warren.votes\"}",
+        "warren_messages_publish_outcomes_total{exchange=\"warren.votes\",outcome=\"confirmed\"}",
+        "warren_messages_consumed_total{queue=\"tally-worker.votes\"}",
+        "warren_messages_acked_total{queue=\"tally-worker.votes\"}",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+}

@@ -146,30 +146,7 @@ impl Default for Management {
 /// and dead-letter companions), with every service user's permissions as in production.
 pub async fn vhost_with(queues: &[ConsumerQueue]) -> String {
     let vhost = unique_name("test");
-    let mut definitions = topology::definitions(&vhost);
-    let object = definitions.as_object_mut().unwrap();
-    // Users exist cluster-wide already; importing them again would reset their passwords.
-    object.remove("users");
-    let wanted: Vec<String> = queues
-        .iter()
-        .flat_map(|queue| {
-            [
-                queue.name.to_owned(),
-                queue.retry_queue(),
-                queue.dead_letter_queue(),
-            ]
-        })
-        .collect();
-    let keep = |value: &Value, field: &str| wanted.iter().any(|name| value[field] == name.as_str());
-    object["queues"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|queue| keep(queue, "name"));
-    object["bindings"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|binding| keep(binding, "destination"));
-    Management::new().post("definitions", &definitions).await;
+    redeclare(&vhost, queues).await;
     vhost
 }
 
@@ -302,4 +279,81 @@ pub async fn assert_ready(application: warren_service_kit::Application, dependen
 
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
+}
+
+impl Management {
+    pub async fn delete(&self, path: &str) {
+        let response = self
+            .client
+            .delete(format!("{}/api/{path}", self.base))
+            .basic_auth(topology::ADMIN_USER, Some(&self.password))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert!(status.is_success(), "DELETE {path}: {status}");
+    }
+
+    /// Closes, from the server side, the connection on `vhost` that the client named `name`,
+    /// waiting until the management API lists it. Panics if it never shows up.
+    pub async fn close_connection(&self, vhost: &str, name: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let connections = self.get(&format!("vhosts/{vhost}/connections")).await;
+            let found = connections
+                .as_array()
+                .unwrap()
+                .iter()
+                .find_map(|connection| {
+                    (connection["user_provided_name"] == name)
+                        .then(|| connection["name"].as_str().unwrap().to_owned())
+                });
+            if let Some(server_name) = found {
+                let encoded: String = server_name
+                    .bytes()
+                    .map(|byte| match byte {
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                            (byte as char).to_string()
+                        }
+                        other => format!("%{other:02X}"),
+                    })
+                    .collect();
+                self.delete(&format!("connections/{encoded}")).await;
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no connection named {name} on {vhost}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Declares the vhost (if new), Warren's exchanges, every service user's permissions, and
+/// `queues` with their companions and bindings. Idempotent.
+pub async fn redeclare(vhost: &str, queues: &[ConsumerQueue]) {
+    let mut definitions = topology::definitions(vhost);
+    let object = definitions.as_object_mut().unwrap();
+    object.remove("users");
+    let wanted: Vec<String> = queues
+        .iter()
+        .flat_map(|queue| {
+            [
+                queue.name.to_owned(),
+                queue.retry_queue(),
+                queue.dead_letter_queue(),
+            ]
+        })
+        .collect();
+    let keep = |value: &Value, field: &str| wanted.iter().any(|name| value[field] == name.as_str());
+    object["queues"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|queue| keep(queue, "name"));
+    object["bindings"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|binding| keep(binding, "destination"));
+    Management::new().post("definitions", &definitions).await;
 }
