@@ -135,9 +135,12 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
         ));
         let mut backoff = Duration::from_millis(100);
         loop {
+            let subscribe = tokio::time::timeout(SUBSCRIBE_TIMEOUT, self.subscribe());
             let subscribed = tokio::select! {
                 () = &mut shutdown => break,
-                subscribed = self.subscribe() => subscribed,
+                subscribed = subscribe => subscribed.unwrap_or_else(|_| {
+                    Err(crate::BrokerError::Unavailable { tried: 1, last: format!("no subscription within {SUBSCRIBE_TIMEOUT:?}") })
+                }),
             };
             let (channel, mut deliveries) = match subscribed {
                 Ok(subscription) => {
@@ -194,19 +197,21 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
             // is closed too, returning anything it still holds to the queue.
             let tag = deliveries.tag();
             if channel.status().connected() {
-                if let Err(error) = channel
-                    .basic_cancel(tag, BasicCancelOptions::default())
-                    .await
-                {
-                    tracing::debug!(%error, "cancelling the consumer");
+                // Bounded: after a server-side cancel the broker may never answer a cancel.
+                let cancel = channel.basic_cancel(tag, BasicCancelOptions::default());
+                if tokio::time::timeout(LEAVE_TIMEOUT, cancel).await.is_err() {
+                    tracing::debug!("no answer to cancelling the consumer");
                 }
-                if let Err(error) = channel.close(200, "consumer leaving".into()).await {
-                    tracing::debug!(%error, "closing the consumer channel");
+                let close = channel.close(200, "consumer leaving".into());
+                if tokio::time::timeout(LEAVE_TIMEOUT, close).await.is_err() {
+                    tracing::debug!("no answer to closing the consumer channel");
                 }
             }
             if stop {
                 break;
             }
+            metrics::counter!("warren_consumer_subscriptions_lost_total", "queue" => self.queue.name)
+                .increment(1);
         }
         watch.abort();
         tracing::info!(queue = self.queue.name, "consumer stopped");
@@ -481,13 +486,19 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
     }
 }
 
+/// Bound on opening a channel, setting its prefetch and subscribing.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bound on cancelling a consumer and closing its channel when leaving a subscription.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How often the queue is looked at for the lag gauge and the orphan check.
 const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Reports how many messages wait in the queue (the `warren_consumer_lag` gauge), and signals
-/// `orphaned` when the queue twice in a row shows no consumer at all: then this runner's
-/// subscription is dead though the broker never said so (RabbitMQ does not always send
-/// `basic.cancel` when a quorum queue is deleted and declared again).
+/// `orphaned` when this runner's subscription is certainly dead though the broker may never
+/// have said so (RabbitMQ does not always send `basic.cancel` when a quorum queue is deleted):
+/// the queue no longer exists, or it twice in a row shows no consumer at all.
 async fn watch_queue(broker: Arc<Broker>, queue: ConsumerQueue, orphaned: Arc<Notify>) {
     let mut channel: Option<Channel> = None;
     let mut empty_readings = 0;
@@ -501,31 +512,38 @@ async fn watch_queue(broker: Arc<Broker>, queue: ConsumerQueue, orphaned: Arc<No
             channel = broker.channel().await.ok();
         }
         let Some(open) = &channel else { continue };
-        let declared = open
-            .queue_declare(
-                queue.name.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await;
+        let declare = open.queue_declare(
+            queue.name.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        );
+        let declared = tokio::time::timeout(WATCH_INTERVAL, declare).await;
         match declared {
-            Ok(info) => {
-                metrics::gauge!("warren_consumer_lag", "queue" => queue.name)
-                    .set(f64::from(info.message_count()));
-                empty_readings = if info.consumer_count() == 0 {
-                    empty_readings + 1
-                } else {
-                    0
-                };
-                if empty_readings >= 2 {
-                    orphaned.notify_one();
-                    empty_readings = 0;
-                }
-            }
             Err(_) => channel = None,
+            Ok(Err(error)) if error.to_string().contains("NOT_FOUND") => {
+                // The queue is gone, and with it any subscription to it.
+                orphaned.notify_one();
+                channel = None;
+            }
+            Ok(declared) => match declared {
+                Ok(info) => {
+                    metrics::gauge!("warren_consumer_lag", "queue" => queue.name)
+                        .set(f64::from(info.message_count()));
+                    empty_readings = if info.consumer_count() == 0 {
+                        empty_readings + 1
+                    } else {
+                        0
+                    };
+                    if empty_readings >= 2 {
+                        orphaned.notify_one();
+                        empty_readings = 0;
+                    }
+                }
+                Err(_) => channel = None,
+            },
         }
     }
 }

@@ -314,24 +314,6 @@ async fn a_consumer_whose_connection_the_server_closes_subscribes_again() {
 }
 
 #[tokio::test]
-async fn a_consumer_whose_queue_is_deleted_and_declared_again_subscribes_again() {
-    let vhost = vhost_with(&[TALLY_VOTES]).await;
-    let recorder = Recorder::default();
-    let (stop, task) = spawn_consumer(&vhost, recorder.clone(), ConsumerSettings::default());
-    publish_and_expect(&vhost, &recorder).await;
-
-    // The server may or may not send basic.cancel here; either way the runner must notice.
-    let management = Management::new();
-    management
-        .delete(&format!("queues/{vhost}/{}", TALLY_VOTES.name))
-        .await;
-    warren_testkit::redeclare(&vhost, &[TALLY_VOTES]).await;
-    publish_and_expect(&vhost, &recorder).await;
-    stop.send(()).unwrap();
-    task.await.unwrap();
-}
-
-#[tokio::test]
 async fn publishing_and_consuming_show_in_the_metrics() {
     warren_service_kit::ops::install_metrics();
     let vhost = vhost_with(&[TALLY_VOTES]).await;

@@ -13,4 +13,4 @@ pub mod ops;
 pub mod postgres;
 pub mod shutdown;
 pub mod telemetry;
-pub use application::Application;
+pub use application::{Application, Stopping};

@@ -256,29 +256,51 @@ pub fn settings<T: serde::de::DeserializeOwned>(defaults: &str) -> T {
     warren_service_kit::configuration::load_from(defaults, port).unwrap()
 }
 
+/// A service running in the background of a test.
+pub struct Running {
+    pub port: u16,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Stops it as SIGTERM would, and waits until it has finished its work in flight.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// Starts `application` in the background.
+pub fn spawn(application: warren_service_kit::Application) -> Running {
+    let port = application.port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(application.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    Running { port, stop, task }
+}
+
 /// Runs `application` and checks its operational endpoints: alive, ready with every named
 /// dependency answering, and metrics served; then stops it gracefully.
 pub async fn assert_ready(application: warren_service_kit::Application, dependencies: &[&str]) {
-    let base = format!("http://127.0.0.1:{}", application.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(application.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-
-    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    let running = spawn(application);
+    let health = reqwest::get(running.url("/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
-    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    let ready = reqwest::get(running.url("/readyz")).await.unwrap();
     let status = ready.status();
     let body: Value = ready.json().await.unwrap();
     assert_eq!(status, 200, "{body}");
     for dependency in dependencies {
         assert_eq!(body["checks"][dependency], "ok", "{body}");
     }
-    let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    let metrics = reqwest::get(running.url("/metrics")).await.unwrap();
     assert_eq!(metrics.status(), 200);
-
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 impl Management {

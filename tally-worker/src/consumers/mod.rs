@@ -1,0 +1,3 @@
+//! One event handler a file.
+
+pub mod votes;
