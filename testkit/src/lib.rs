@@ -238,16 +238,7 @@ pub fn kill_node(number: usize) {
 
 /// Starts a killed node again and waits until the cluster has three running nodes.
 pub async fn restart_node(number: usize) {
-    let root = env("WARREN_ROOT");
-    let status = tokio::process::Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            ". '{root}/scripts/lib/infra.sh' && rabbit_restart_node {number}"
-        ))
-        .status()
-        .await
-        .unwrap();
-    assert!(status.success(), "restarting node {number} failed");
+    infra(&format!("rabbit_restart_node {number}")).await;
 }
 
 /// A service's settings from its committed defaults, listening on a free port.
@@ -378,4 +369,25 @@ pub async fn redeclare(vhost: &str, queues: &[ConsumerQueue]) {
         .unwrap()
         .retain(|binding| keep(binding, "destination"));
     Management::new().post("definitions", &definitions).await;
+}
+
+async fn infra(function: &str) {
+    let root = env("WARREN_ROOT");
+    let status = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(". '{root}/scripts/lib/infra.sh' && {function}"))
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success(), "{function} failed");
+}
+
+/// Stops the test PostgreSQL server (fast shutdown: connections are cut).
+pub async fn stop_postgres() {
+    infra("pg_stop").await;
+}
+
+/// Starts the test PostgreSQL server again, with its data.
+pub async fn start_postgres() {
+    infra("pg_start").await;
 }
