@@ -31,6 +31,7 @@ pub fn load_from<T: DeserializeOwned>(
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("broker.nodes")
+                .with_list_parse_key("poll.options")
                 .try_parsing(true)
                 .source(Some(source)),
         )

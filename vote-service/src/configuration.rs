@@ -1,5 +1,6 @@
 //! vote-service's settings: `configuration/default.toml`, overridden by `WARREN_*` variables.
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use warren_messages::BrokerSettings;
 use warren_service_kit::configuration::{self, HttpSettings};
@@ -15,6 +16,24 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub broker: BrokerSettings,
     pub postgres: PostgresSettings,
+    pub poll: PollSettings,
+    pub web: WebSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollSettings {
+    pub id: String,
+    pub question: String,
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    pub csrf_secret: SecretString,
+    pub max_body_bytes: u64,
+    pub results_refresh_ms: u64,
 }
 
 impl Settings {

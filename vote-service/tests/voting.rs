@@ -1,0 +1,286 @@
+//! vote-service and tally-worker together, over HTTP, against the real cluster and PostgreSQL.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use reqwest::redirect::Policy;
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+use warren_messages::topology::TALLY_VOTES;
+use warren_testkit::{
+    Management, Running, broker_settings, eventually, postgres_database, spawn, vhost_with,
+};
+
+struct System {
+    vote: Running,
+    worker: Option<Running>,
+    vhost: String,
+}
+
+async fn system(with_worker: bool) -> System {
+    let vhost = vhost_with(&[TALLY_VOTES]).await;
+    let database = postgres_database().await;
+    // tally-worker owns the schema: it migrates even when it is not left running.
+    let mut worker_settings: tally_worker::configuration::Settings =
+        warren_testkit::settings(tally_worker::configuration::DEFAULTS);
+    worker_settings.broker = broker_settings("tally-worker", &vhost);
+    worker_settings.postgres = database.clone();
+    let worker = spawn(tally_worker::startup::build(worker_settings).await.unwrap());
+    let worker = if with_worker {
+        Some(worker)
+    } else {
+        worker.stop().await;
+        None
+    };
+    let mut settings: vote_service::configuration::Settings =
+        warren_testkit::settings(vote_service::configuration::DEFAULTS);
+    settings.broker = broker_settings("vote-service", &vhost);
+    settings.postgres = database;
+    settings.web.results_refresh_ms = 50;
+    let vote = spawn(vote_service::startup::build(settings).await.unwrap());
+    System {
+        vote,
+        worker,
+        vhost,
+    }
+}
+
+fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Loads the ballot and returns its CSRF token (the voter cookie stays in `client`).
+async fn ballot(client: &Client, system: &System) -> (String, String) {
+    let page = client
+        .get(system.vote.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).unwrap() + marker.len();
+    let token = page[start..].split('"').next().unwrap().to_owned();
+    (token, page)
+}
+
+async fn vote(client: &Client, system: &System, option: &str, token: &str) -> reqwest::Response {
+    client
+        .post(system.vote.url("/vote"))
+        .form(&[("vote", option), ("csrf", token)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn results(system: &System) -> Value {
+    reqwest::get(system.vote.url("/api/results"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn wait_for_votes(system: &System, expected: &[i64]) {
+    let reached = eventually(Duration::from_secs(20), || async {
+        let tally = results(system).await;
+        tally["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["votes"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+            == expected
+    })
+    .await;
+    assert!(
+        reached,
+        "results {}, expected votes {expected:?}",
+        results(system).await
+    );
+}
+
+#[tokio::test]
+async fn a_vote_appears_in_the_results_and_changing_it_moves_the_count() {
+    let system = system(true).await;
+    let empty = reqwest::get(system.vote.url("/results"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        empty.contains("No votes yet") && empty.contains("Cats") && empty.contains("Dogs"),
+        "{empty}"
+    );
+    let empty_api = results(&system).await;
+    assert_eq!(empty_api["total"], 0);
+    assert_eq!(
+        empty_api["options"][0]["percent"], 0.0,
+        "no 50/50 when nobody voted"
+    );
+
+    let client = browser();
+    let (token, page) = ballot(&client, &system).await;
+    assert!(page.contains("Cats or dogs?") && page.contains("Processed by container"));
+    let response = vote(&client, &system, "a", &token).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    wait_for_votes(&system, &[1, 0]).await;
+    let (_, page) = ballot(&client, &system).await;
+    assert!(
+        page.contains("Your vote for <strong>Cats</strong> was recorded"),
+        "{page}"
+    );
+
+    let response = vote(&client, &system, "b", &token).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    wait_for_votes(&system, &[0, 1]).await;
+    let summary = reqwest::get(system.vote.url("/results"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        summary.contains("1 vote") && summary.contains("100"),
+        "{summary}"
+    );
+    system.vote.stop().await;
+    system.worker.unwrap().stop().await;
+}
+
+#[tokio::test]
+async fn the_live_results_stream_pushes_a_new_tally_when_a_vote_lands() {
+    let system = system(true).await;
+    let mut stream = reqwest::get(system.vote.url("/results/stream"))
+        .await
+        .unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let mut received = String::new();
+    let mut next_event = async || -> Value {
+        loop {
+            if let Some(end) = received.find("\n\n") {
+                let event: String = received.drain(..end + 2).collect();
+                if let Some(data) = event.lines().find_map(|line| line.strip_prefix("data:")) {
+                    return serde_json::from_str(data.trim()).unwrap();
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(20), stream.chunk())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            received.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    };
+    let first = next_event().await;
+    assert_eq!(first["total"], 0);
+    let client = browser();
+    let (token, _) = ballot(&client, &system).await;
+    assert_eq!(
+        vote(&client, &system, "b", &token).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    // The very next event is the changed tally: nothing is pushed while it stays the same.
+    let second = next_event().await;
+    assert_eq!(second["total"], 1, "{second}");
+    assert_eq!(second["options"][1]["votes"], 1);
+    system.vote.stop().await;
+    system.worker.unwrap().stop().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_clear_4xx_and_publish_nothing() {
+    let system = system(false).await;
+    let client = browser();
+    let (token, _) = ballot(&client, &system).await;
+    let url = system.vote.url("/vote");
+
+    let unknown = vote(&client, &system, "z", &token).await;
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        unknown
+            .text()
+            .await
+            .unwrap()
+            .contains("is not an option of this poll")
+    );
+
+    let missing = client
+        .post(&url)
+        .form(&[("vote", "a")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::FORBIDDEN);
+    let forged = vote(&client, &system, "a", &"0".repeat(64)).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let stranger = browser(); // another voter's cookie with this voter's token
+    ballot(&stranger, &system).await;
+    assert_eq!(
+        vote(&stranger, &system, "a", &token).await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let foreign = client
+        .post(&url)
+        .header("origin", "http://evil.example")
+        .form(&[("vote", "a"), ("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    assert!(
+        foreign
+            .text()
+            .await
+            .unwrap()
+            .contains("only be sent from this site")
+    );
+
+    let oversized = client
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("vote=a&csrf={token}&pad={}", "x".repeat(10_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oversized.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    let json = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(format!("{{\"vote\":\"a\",\"csrf\":\"{token}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    // Every refusal happened before publishing: the queue (no consumer running) is empty,
+    // while a valid vote from the same client does arrive there.
+    let management = Management::new();
+    assert_eq!(
+        management
+            .queue_depth(&system.vhost, TALLY_VOTES.name)
+            .await,
+        0
+    );
+    assert_eq!(
+        vote(&client, &system, "a", &token).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let arrived = eventually(Duration::from_secs(15), || {
+        let (management, vhost) = (management.clone(), system.vhost.clone());
+        async move { management.queue_depth(&vhost, TALLY_VOTES.name).await == 1 }
+    })
+    .await;
+    assert!(arrived, "the valid vote did not reach the queue");
+    system.vote.stop().await;
+}
