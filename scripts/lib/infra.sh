@@ -33,6 +33,11 @@ WARREN_BROKER_USERS=(
   "record-service:RECORD_SERVICE_BROKER_PASSWORD"
 )
 WARREN_DATABASES=(warren_votes warren_users warren_records)
+# Other secrets, generated like the passwords: owner:variable.
+WARREN_OTHER_SECRETS=(
+  "postgres:POSTGRES_PASSWORD"
+  "vote-service-csrf:VOTE_SERVICE_CSRF_SECRET"
+)
 
 # Progress and errors go to the terminal's stderr as it was when this file was sourced (fd 9),
 # so that they show even from inside a command whose own output is silenced.
@@ -148,7 +153,7 @@ infra_load_secrets() {
     set +a
   }
   local entry var changed=
-  for entry in "${WARREN_BROKER_USERS[@]}" "postgres:POSTGRES_PASSWORD"; do
+  for entry in "${WARREN_BROKER_USERS[@]}" "${WARREN_OTHER_SECRETS[@]}"; do
     var=${entry#*:}
     if [ -z "${!var:-}" ]; then
       printf -v "$var" '%s' "$(random_secret)"

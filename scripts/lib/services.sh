@@ -46,6 +46,7 @@ services_start() {
       vars+=("WARREN_POSTGRES__URL=$WARREN_POSTGRES_URL_BASE/$database" "WARREN_POSTGRES__PASSWORD=$POSTGRES_PASSWORD")
     fi
     if [ "$mongo" = 1 ]; then vars+=("WARREN_MONGO__URI=$WARREN_MONGO_URI"); fi
+    if [ "$name" = vote-service ]; then vars+=("WARREN_WEB__CSRF_SECRET=$VOTE_SERVICE_CSRF_SECRET"); fi
     log "starting $name on port $port"
     env "${vars[@]}" "$bin_dir/$name" >>"$WARREN_DATA_DIR/logs/$name.log" 2>&1 &
     echo $! >"$WARREN_DATA_DIR/$name.pid"

@@ -284,3 +284,27 @@ async fn bad_requests_get_a_clear_4xx_and_publish_nothing() {
     assert!(arrived, "the valid vote did not reach the queue");
     system.vote.stop().await;
 }
+
+#[tokio::test]
+async fn with_the_broker_unreachable_a_vote_is_reported_as_not_recorded() {
+    let vhost = vhost_with(&[TALLY_VOTES]).await;
+    let mut settings: vote_service::configuration::Settings =
+        warren_testkit::settings(vote_service::configuration::DEFAULTS);
+    settings.broker = broker_settings("vote-service", &vhost);
+    // Nothing listens here: every connection attempt is refused at once.
+    settings.broker.nodes = vec!["amqp://127.0.0.1:9".to_owned()];
+    settings.postgres = postgres_database().await;
+    let vote_service = spawn(vote_service::startup::build(settings).await.unwrap());
+    let system = System {
+        vote: vote_service,
+        worker: None,
+        vhost,
+    };
+    let client = browser();
+    let (token, _) = ballot(&client, &system).await;
+    let response = vote(&client, &system, "a", &token).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("your vote was not recorded"), "{page}");
+    system.vote.stop().await;
+}
