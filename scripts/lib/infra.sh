@@ -105,6 +105,11 @@ infra_install() {
   [ -n "$(pg_bin_dir)" ] || wanted+=(postgresql)
   command -v psql >/dev/null || wanted+=(postgresql-client)
   command -v curl >/dev/null || wanted+=(curl)
+  # The browser tests drive Debian's Chromium through its WebDriver.
+  if [ -n "${WARREN_WITH_BROWSER:-}" ]; then
+    command -v chromium >/dev/null || wanted+=(chromium)
+    command -v chromedriver >/dev/null || wanted+=(chromium-driver)
+  fi
   if ((${#wanted[@]})); then
     apt_install "${wanted[@]}"
     # Debian starts its own RabbitMQ and PostgreSQL services where systemd runs; Warren runs

@@ -8,6 +8,8 @@
 //! Tests run outside scripts/test fail at once with a message saying so.
 #![allow(clippy::unwrap_used)]
 
+pub mod browser;
+
 use std::time::Duration;
 
 use secrecy::SecretString;

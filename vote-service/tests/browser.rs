@@ -1,0 +1,61 @@
+//! In headless Chromium: vote in one window, and the results page open in another updates
+//! without a reload. Screenshots are saved under target/screenshots/.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use warren_messages::topology::TALLY_VOTES;
+use warren_testkit::browser::Driver;
+use warren_testkit::{broker_settings, eventually, postgres_database, spawn, vhost_with};
+
+#[tokio::test]
+async fn the_results_page_updates_live_when_a_vote_is_cast_in_another_window() {
+    let vhost = vhost_with(&[TALLY_VOTES]).await;
+    let database = postgres_database().await;
+    let mut worker_settings: tally_worker::configuration::Settings =
+        warren_testkit::settings(tally_worker::configuration::DEFAULTS);
+    worker_settings.broker = broker_settings("tally-worker", &vhost);
+    worker_settings.postgres = database.clone();
+    let worker = spawn(tally_worker::startup::build(worker_settings).await.unwrap());
+    let mut settings: vote_service::configuration::Settings =
+        warren_testkit::settings(vote_service::configuration::DEFAULTS);
+    settings.broker = broker_settings("vote-service", &vhost);
+    settings.postgres = database;
+    let vote = spawn(vote_service::startup::build(settings).await.unwrap());
+
+    let driver = Driver::start().await;
+    let results = driver.session().await;
+    results.open(&vote.url("/results")).await;
+    assert_eq!(results.text("#summary").await, "No votes yet");
+    results.screenshot("votes-1-results-empty").await;
+
+    let voter = driver.session().await;
+    voter.open(&vote.url("/")).await;
+    voter.screenshot("votes-2-ballot").await;
+    voter.click("button[value=a]").await;
+    let recorded = eventually(Duration::from_secs(10), || async {
+        voter.text("#choice").await.contains("Cats")
+    })
+    .await;
+    assert!(recorded, "the ballot did not show the recorded vote");
+    voter.screenshot("votes-3-voted").await;
+
+    // The results window was never reloaded: the update arrived over server-sent events.
+    let updated = eventually(Duration::from_secs(15), || async {
+        results.text("#summary").await == "1 vote"
+    })
+    .await;
+    assert!(
+        updated,
+        "results still show {:?}",
+        results.text("#summary").await
+    );
+    assert_eq!(results.text(".option[data-key=a] .votes").await, "1");
+    results.screenshot("votes-4-results-live").await;
+
+    voter.close().await;
+    results.close().await;
+    driver.stop();
+    vote.stop().await;
+    worker.stop().await;
+}
