@@ -1,7 +1,14 @@
-//! `scripts/bench broker [MESSAGES]`: publishes and consumes MESSAGES vote events on a
-//! three-node quorum queue, once through Warren's `messages` library (confirming publisher,
-//! batching consumer runner) and once through bare lapin doing the same work (confirms,
-//! manual multiple-acks), and prints both rates, publish-to-consume latency and their ratio.
+//! Benchmarks on a throwaway cluster (`scripts/bench`).
+//!
+//! `broker [MESSAGES] [ROUNDS]`: publishes and consumes MESSAGES vote events on a three-node
+//! quorum queue, through Warren's `messages` library (confirming publisher, batching consumer
+//! runner) and through bare lapin doing the same work (confirms, manual multiple-acks), and
+//! prints both rates, publish-to-consume latency and their ratio.
+//!
+//! `votes [VOTES] [CLIENTS]`: runs the release binaries of vote-service and tally-worker, has
+//! CLIENTS concurrent clients each cast votes as new voters through the web form, and prints
+//! confirmed votes/s, the time until the tally shows them all, POST-to-visible latency, each
+//! service's peak memory, and the ratio to the bare-lapin broker rate.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
@@ -22,6 +29,8 @@ use warren_messages::{
     Broker, Consumer, ConsumerSettings, Envelope, Event, Handler, Outcome, Publisher,
 };
 use warren_testkit::{broker_password, broker_settings, vhost_with};
+
+mod votes;
 
 const IN_FLIGHT: usize = 64;
 
@@ -241,11 +250,35 @@ fn median(mut reports: Vec<Report>) -> Report {
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let what = args.next().unwrap_or_default();
-    assert_eq!(
-        what, "broker",
-        "usage: warren-bench broker [MESSAGES] [ROUNDS]"
-    );
+    match args.next().as_deref() {
+        Some("broker") => broker(args).await,
+        Some("votes") => votes::run(args).await,
+        _ => panic!("usage: warren-bench broker [MESSAGES] [ROUNDS] | votes [VOTES] [CLIENTS]"),
+    }
+}
+
+/// The median bare-lapin rate over `rounds`, for comparisons.
+async fn bare_rate(messages: usize, rounds: usize) -> f64 {
+    let node = probe_node().await;
+    let mut reports = Vec::new();
+    for _ in 0..rounds {
+        reports.push(bare_lapin(messages, &node).await);
+    }
+    median(reports).rate()
+}
+
+/// The node the library's supervisor picks: bare lapin connects there too, so both sides are
+/// equally far from the queue leaders.
+async fn probe_node() -> String {
+    let settings = broker_settings("vote-service", warren_messages::topology::DEFAULT_VHOST);
+    let probe = Broker::new(settings, "bench-probe").unwrap();
+    probe.ping().await.unwrap();
+    let node = probe.connected_node().await.unwrap();
+    probe.close().await;
+    node
+}
+
+async fn broker(mut args: impl Iterator<Item = String>) {
     let messages: usize = args
         .next()
         .map_or(20_000, |n| n.parse().expect("MESSAGES is a number"));
@@ -256,16 +289,7 @@ async fn main() {
         "publishing and consuming {messages} messages on a 3-node quorum queue, {IN_FLIGHT} publishes \
          in flight; {rounds} rounds, alternating, each side's median shown\n"
     );
-    // Bare lapin connects to the node the library's supervisor picks, so both sides are equally
-    // far from the queue leaders.
-    let probe = Broker::new(
-        broker_settings("vote-service", warren_messages::topology::DEFAULT_VHOST),
-        "bench-probe",
-    )
-    .unwrap();
-    probe.ping().await.unwrap();
-    let node = probe.connected_node().await.unwrap();
-    probe.close().await;
+    let node = probe_node().await;
     let (mut bare, mut ours) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
         // Alternate which side goes first so that neither profits from a warmer cluster.

@@ -1,0 +1,239 @@
+//! `warren-bench votes`: the voting app end to end, as its users drive it.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use secrecy::ExposeSecret;
+use tokio::process::{Child, Command};
+use warren_messages::topology::TALLY_VOTES;
+use warren_testkit::{amqp_nodes, broker_password, env, eventually, postgres_database, vhost_with};
+
+struct Service {
+    name: &'static str,
+    child: Child,
+    port: u16,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start(
+    name: &'static str,
+    vhost: &str,
+    database: &warren_service_kit::postgres::PostgresSettings,
+) -> Service {
+    let port = free_port();
+    let binary = PathBuf::from(env("WARREN_ROOT"))
+        .join("target/release")
+        .join(name);
+    let child = Command::new(&binary)
+        .env("WARREN_HTTP__PORT", port.to_string())
+        .env("WARREN_BROKER__NODES", amqp_nodes().join(","))
+        .env("WARREN_BROKER__VHOST", vhost)
+        .env("WARREN_BROKER__PASSWORD", broker_password(name))
+        .env("WARREN_POSTGRES__URL", database.url.expose_secret())
+        .env(
+            "WARREN_POSTGRES__PASSWORD",
+            database.password.expose_secret(),
+        )
+        .env("WARREN_TELEMETRY__FILTER", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
+    let ready = eventually(Duration::from_secs(60), || async move {
+        reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+            .await
+            .is_ok_and(|response| response.status().is_success())
+    })
+    .await;
+    assert!(ready, "{name} did not become ready");
+    Service { name, child, port }
+}
+
+/// Peak resident memory of a process, in MiB (VmHWM).
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// A new voter's cookie and CSRF token, as the ballot page gives them.
+async fn new_voter(client: &reqwest::Client, base: &str) -> (String, String) {
+    let response = client.get(format!("{base}/")).send().await.unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = response.text().await.unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).unwrap() + marker.len();
+    (cookie, page[start..].split('"').next().unwrap().to_owned())
+}
+
+pub async fn run(mut args: impl Iterator<Item = String>) {
+    let votes: usize = args
+        .next()
+        .map_or(3_000, |n| n.parse().expect("VOTES is a number"));
+    let clients: usize = args
+        .next()
+        .map_or(50, |n| n.parse().expect("CLIENTS is a number"));
+    let vhost = vhost_with(&[TALLY_VOTES]).await;
+    let database = postgres_database().await;
+    // tally-worker migrates the schema that vote-service reads.
+    let mut worker = start("tally-worker", &vhost, &database).await;
+    let mut vote = start("vote-service", &vhost, &database).await;
+    let base = format!("http://127.0.0.1:{}", vote.port);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // Every vote is a new voter; the ballot pages are fetched before the clock starts.
+    let voters: Vec<(String, String)> = futures::stream::iter(0..votes)
+        .map(|_| new_voter(&client, &base))
+        .buffer_unordered(clients)
+        .collect()
+        .await;
+
+    // Watch the tally, recording when each total was first seen. Every 20 ms: finer polling
+    // would load the service it measures (each poll is a count query).
+    let seen = Arc::new(Mutex::new(Vec::<(usize, Instant)>::new()));
+    let watching = {
+        let (seen, client, url) = (seen.clone(), client.clone(), format!("{base}/api/results"));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            loop {
+                tick.tick().await;
+                let Ok(response) = client.get(&url).send().await else {
+                    continue;
+                };
+                let Ok(tally) = response.json::<serde_json::Value>().await else {
+                    continue;
+                };
+                let total = tally["total"].as_u64().unwrap_or(0) as usize;
+                let mut seen = seen.lock().unwrap();
+                if seen.last().is_none_or(|(last, _)| total > *last) {
+                    seen.push((total, Instant::now()));
+                }
+                if total >= votes {
+                    return;
+                }
+            }
+        })
+    };
+
+    let posted = Arc::new(Mutex::new(Vec::<Instant>::with_capacity(votes)));
+    let started = Instant::now();
+    let outcomes: Vec<bool> = futures::stream::iter(voters)
+        .map(|(cookie, token)| {
+            let (client, base, posted) = (client.clone(), base.clone(), posted.clone());
+            async move {
+                let sent = Instant::now();
+                let response = client
+                    .post(format!("{base}/vote"))
+                    .header("cookie", cookie)
+                    .form(&[("vote", "a"), ("csrf", token.as_str())])
+                    .send()
+                    .await;
+                let confirmed = response.is_ok_and(|response| response.status() == 303);
+                if confirmed {
+                    posted.lock().unwrap().push(sent);
+                }
+                confirmed
+            }
+        })
+        .buffer_unordered(clients)
+        .collect()
+        .await;
+    let post_phase = started.elapsed();
+    let last_post = Instant::now();
+    let confirmed = outcomes.iter().filter(|ok| **ok).count();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(120), watching)
+            .await
+            .is_ok(),
+        "the tally never showed every vote"
+    );
+    let seen = seen.lock().unwrap().clone();
+    let all_visible = seen.last().unwrap().1;
+    // The k-th vote sent is counted visible when the tally first showed at least k votes.
+    let mut sent = posted.lock().unwrap().clone();
+    sent.sort();
+    let mut latencies: Vec<Duration> = sent
+        .iter()
+        .enumerate()
+        .map(|(k, at)| {
+            let visible = seen
+                .iter()
+                .find(|(total, _)| *total > k)
+                .map_or(all_visible, |(_, when)| *when);
+            visible.saturating_duration_since(*at)
+        })
+        .collect();
+    latencies.sort();
+    let rate = confirmed as f64 / post_phase.as_secs_f64();
+    let memory: Vec<(&str, f64)> = [&vote, &worker]
+        .iter()
+        .map(|service| (service.name, peak_rss_mib(service.child.id().unwrap_or(0))))
+        .collect();
+    vote.child.kill().await.ok();
+    worker.child.kill().await.ok();
+
+    let bare = crate::bare_rate(20_000, 3).await;
+    println!(
+        "{votes} votes as {votes} new voters from {clients} concurrent clients, through the web form\n"
+    );
+    println!(
+        "confirmed           {confirmed} of {votes} ({} refused)",
+        votes - confirmed
+    );
+    println!(
+        "accepted            {rate:.0} votes/s ({:.2}s for all POSTs)",
+        post_phase.as_secs_f64()
+    );
+    println!(
+        "tallied             all {votes} visible in /api/results {:.3}s after the last POST was answered",
+        all_visible
+            .saturating_duration_since(last_post)
+            .as_secs_f64()
+    );
+    println!(
+        "POST to visible     p50 {:.1} ms, p99 {:.1} ms",
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3
+    );
+    for (name, mib) in memory {
+        println!("peak memory         {name}: {mib:.1} MiB");
+    }
+    println!("bare lapin          {bare:.0} msg/s (median of 3 rounds of 20,000)");
+    println!(
+        "end to end          {:.0}% of the bare broker rate",
+        100.0 * rate / bare
+    );
+}
