@@ -15,7 +15,7 @@ use warren_messages::topology::{TALLY_VOTES, VOTES};
 use warren_messages::{
     Broker, Consumer, ConsumerSettings, Envelope, Handler, Outcome, PublishError, Publisher,
 };
-use warren_testkit::{Management, broker_settings, eventually, vhost_with};
+use warren_testkit::{Management, Recorder, broker_settings, eventually, vhost_with};
 
 fn vote(option: &str) -> Envelope<VoteCast> {
     Envelope::new(
@@ -36,21 +36,6 @@ fn publisher(vhost: &str) -> Publisher {
 
 fn consumer_broker(vhost: &str) -> Arc<Broker> {
     Arc::new(Broker::new(broker_settings("tally-worker", vhost), "test-consumer").unwrap())
-}
-
-/// Records every message it is handed.
-#[derive(Clone, Default)]
-struct Recorder {
-    seen: Arc<Mutex<Vec<Uuid>>>,
-}
-
-#[async_trait::async_trait]
-impl Handler<Envelope<VoteCast>> for Recorder {
-    async fn handle(&self, batch: &[Envelope<VoteCast>]) -> Vec<Outcome> {
-        let mut seen = self.seen.lock().unwrap();
-        seen.extend(batch.iter().map(|envelope| envelope.message_id));
-        vec![Outcome::Done; batch.len()]
-    }
 }
 
 fn spawn_consumer<H: Handler<Envelope<VoteCast>>>(
@@ -81,13 +66,10 @@ async fn a_confirmed_message_is_consumed_and_acknowledged() {
 
     let recorder = Recorder::default();
     let (stop, task) = spawn_consumer(&vhost, recorder.clone(), ConsumerSettings::default());
-    let seen = recorder.seen.clone();
     assert!(
-        eventually(Duration::from_secs(20), || {
-            let seen = seen.clone();
-            async move { seen.lock().unwrap().contains(&envelope.message_id) }
-        })
-        .await,
+        recorder
+            .wait_for(envelope.message_id, Duration::from_secs(20))
+            .await,
         "the message never arrived"
     );
     stop.send(()).unwrap();
@@ -151,13 +133,8 @@ async fn malformed_and_unknown_version_messages_are_dead_lettered_at_once_and_th
 
     let recorder = Recorder::default();
     let (stop, task) = spawn_consumer(&vhost, recorder.clone(), ConsumerSettings::default());
-    let seen = recorder.seen.clone();
     assert!(
-        eventually(Duration::from_secs(20), || {
-            let seen = seen.clone();
-            async move { seen.lock().unwrap().len() >= 10 }
-        })
-        .await,
+        eventually(Duration::from_secs(20), || async { recorder.total() >= 10 }).await,
         "the messages behind the poison did not flow"
     );
     let management = Management::new();
@@ -174,7 +151,7 @@ async fn malformed_and_unknown_version_messages_are_dead_lettered_at_once_and_th
     stop.send(()).unwrap();
     task.await.unwrap();
     // The handler never saw the poison: it went to the dead-letter queue on its first delivery.
-    assert_eq!(recorder.seen.lock().unwrap().len(), 10);
+    assert_eq!(recorder.total(), 10);
     let messages = management
         .post_json(
             &format!("queues/{vhost}/{dead}/get"),
@@ -287,13 +264,10 @@ async fn retry_later_for_twenty_seconds_dead_letters_nothing_and_everything_is_a
 async fn publish_and_expect(vhost: &str, recorder: &Recorder) {
     let envelope = vote("a");
     publisher(vhost).publish(&envelope).await.unwrap();
-    let seen = recorder.seen.clone();
     assert!(
-        eventually(Duration::from_secs(30), || {
-            let seen = seen.clone();
-            async move { seen.lock().unwrap().contains(&envelope.message_id) }
-        })
-        .await,
+        recorder
+            .wait_for(envelope.message_id, Duration::from_secs(30))
+            .await,
         "the consumer did not come back"
     );
 }

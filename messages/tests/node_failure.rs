@@ -2,7 +2,7 @@
 //! messages: both move to another node by themselves and nothing confirmed is lost.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,29 +11,13 @@ use tokio::time::Instant;
 use uuid::Uuid;
 use warren_messages::events::votes::VoteCast;
 use warren_messages::topology::TALLY_VOTES;
-use warren_messages::{Broker, Consumer, ConsumerSettings, Envelope, Handler, Outcome, Publisher};
+use warren_messages::{Broker, Consumer, ConsumerSettings, Envelope, Publisher};
 use warren_testkit::{
-    broker_settings, eventually, kill_node, node_number, restart_node, vhost_with,
+    Recorder, broker_settings, eventually, kill_node, node_number, restart_node, vhost_with,
 };
 
 const MESSAGES: usize = 10_000;
 const PUBLISHERS: usize = 16;
-
-#[derive(Clone, Default)]
-struct Tally {
-    seen: Arc<Mutex<HashMap<Uuid, usize>>>,
-}
-
-#[async_trait::async_trait]
-impl Handler<Envelope<VoteCast>> for Tally {
-    async fn handle(&self, batch: &[Envelope<VoteCast>]) -> Vec<Outcome> {
-        let mut seen = self.seen.lock().unwrap();
-        for envelope in batch {
-            *seen.entry(envelope.message_id).or_default() += 1;
-        }
-        vec![Outcome::Done; batch.len()]
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_connected_node_loses_no_confirmed_message() {
@@ -45,7 +29,7 @@ async fn killing_the_connected_node_loses_no_confirmed_message() {
     let publisher = Arc::new(Publisher::new(publisher_broker.clone()));
     publisher.ping().await.unwrap();
 
-    let tally = Tally::default();
+    let tally = Recorder::default();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let consumer = Consumer::new(
         consumer_broker.clone(),
@@ -140,16 +124,11 @@ async fn killing_the_connected_node_loses_no_confirmed_message() {
 
     let expected: HashSet<Uuid> = confirmed.iter().map(|(id, _)| *id).collect();
     assert_eq!(expected.len(), MESSAGES);
-    let seen = tally.seen.clone();
-    let all_consumed = eventually(Duration::from_secs(120), || {
-        let (seen, expected) = (seen.clone(), expected.clone());
-        async move {
-            let seen = seen.lock().unwrap();
-            expected.iter().all(|id| seen.contains_key(id))
-        }
+    let all_consumed = eventually(Duration::from_secs(120), || async {
+        expected.iter().all(|id| tally.contains(*id))
     })
     .await;
-    let seen = tally.seen.lock().unwrap().clone();
+    let seen = tally.snapshot();
     let lost = expected.iter().filter(|id| !seen.contains_key(id)).count();
     let duplicated: usize = seen.values().map(|n| n.saturating_sub(1)).sum();
     let unexpected = seen.keys().filter(|id| !expected.contains(id)).count();

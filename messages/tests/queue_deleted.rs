@@ -3,28 +3,14 @@
 //! reads a process-wide metric.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use uuid::Uuid;
 use warren_messages::events::votes::VoteCast;
 use warren_messages::topology::TALLY_VOTES;
-use warren_messages::{Broker, Consumer, ConsumerSettings, Envelope, Handler, Outcome, Publisher};
-use warren_testkit::{Management, broker_settings, eventually, redeclare, vhost_with};
-
-#[derive(Clone, Default)]
-struct Recorder {
-    seen: Arc<Mutex<Vec<Uuid>>>,
-}
-
-#[async_trait::async_trait]
-impl Handler<Envelope<VoteCast>> for Recorder {
-    async fn handle(&self, batch: &[Envelope<VoteCast>]) -> Vec<Outcome> {
-        let mut seen = self.seen.lock().unwrap();
-        seen.extend(batch.iter().map(|envelope| envelope.message_id));
-        vec![Outcome::Done; batch.len()]
-    }
-}
+use warren_messages::{Broker, Consumer, ConsumerSettings, Envelope, Publisher};
+use warren_testkit::{Management, Recorder, broker_settings, eventually, redeclare, vhost_with};
 
 async fn publish_and_expect(vhost: &str, recorder: &Recorder) {
     let envelope = Envelope::new(
@@ -40,13 +26,10 @@ async fn publish_and_expect(vhost: &str, recorder: &Recorder) {
         .publish(&envelope)
         .await
         .unwrap();
-    let seen = recorder.seen.clone();
     assert!(
-        eventually(Duration::from_secs(30), || {
-            let seen = seen.clone();
-            async move { seen.lock().unwrap().contains(&envelope.message_id) }
-        })
-        .await,
+        recorder
+            .wait_for(envelope.message_id, Duration::from_secs(30))
+            .await,
         "the message was not consumed"
     );
 }

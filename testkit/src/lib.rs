@@ -393,3 +393,52 @@ pub async fn stop_postgres() {
 pub async fn start_postgres() {
     infra("pg_start").await;
 }
+
+/// A consumer handler that only records which vote events it was handed, and how often.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    seen: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, usize>>>,
+}
+
+impl Recorder {
+    fn seen(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<uuid::Uuid, usize>> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn contains(&self, message_id: uuid::Uuid) -> bool {
+        self.seen().contains_key(&message_id)
+    }
+
+    /// Deliveries handed over, counting redeliveries.
+    pub fn total(&self) -> usize {
+        self.seen().values().sum()
+    }
+
+    /// How often each message was handed over.
+    pub fn snapshot(&self) -> std::collections::HashMap<uuid::Uuid, usize> {
+        self.seen().clone()
+    }
+
+    /// Waits until `message_id` has been handed over; returns whether it was within `within`.
+    pub async fn wait_for(&self, message_id: uuid::Uuid, within: Duration) -> bool {
+        eventually(within, || async move { self.contains(message_id) }).await
+    }
+}
+
+#[async_trait::async_trait]
+impl warren_messages::Handler<warren_messages::Envelope<warren_messages::events::votes::VoteCast>>
+    for Recorder
+{
+    async fn handle(
+        &self,
+        batch: &[warren_messages::Envelope<warren_messages::events::votes::VoteCast>],
+    ) -> Vec<warren_messages::Outcome> {
+        let mut seen = self.seen();
+        for envelope in batch {
+            *seen.entry(envelope.message_id).or_default() += 1;
+        }
+        vec![warren_messages::Outcome::Done; batch.len()]
+    }
+}

@@ -4,24 +4,16 @@
 
 use std::time::Duration;
 
-use warren_messages::topology::TALLY_VOTES;
+mod common;
+
+use common::system;
 use warren_testkit::browser::Driver;
-use warren_testkit::{broker_settings, eventually, postgres_database, spawn, vhost_with};
+use warren_testkit::eventually;
 
 #[tokio::test]
 async fn the_results_page_updates_live_when_a_vote_is_cast_in_another_window() {
-    let vhost = vhost_with(&[TALLY_VOTES]).await;
-    let database = postgres_database().await;
-    let mut worker_settings: tally_worker::configuration::Settings =
-        warren_testkit::settings(tally_worker::configuration::DEFAULTS);
-    worker_settings.broker = broker_settings("tally-worker", &vhost);
-    worker_settings.postgres = database.clone();
-    let worker = spawn(tally_worker::startup::build(worker_settings).await.unwrap());
-    let mut settings: vote_service::configuration::Settings =
-        warren_testkit::settings(vote_service::configuration::DEFAULTS);
-    settings.broker = broker_settings("vote-service", &vhost);
-    settings.postgres = database;
-    let vote = spawn(vote_service::startup::build(settings).await.unwrap());
+    let system = system(true).await;
+    let vote = &system.vote;
 
     let driver = Driver::start().await;
     let results = driver.session().await;
@@ -56,6 +48,6 @@ async fn the_results_page_updates_live_when_a_vote_is_cast_in_another_window() {
     voter.close().await;
     results.close().await;
     driver.stop();
-    vote.stop().await;
-    worker.stop().await;
+    system.vote.stop().await;
+    system.worker.unwrap().stop().await;
 }
