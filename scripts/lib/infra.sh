@@ -177,6 +177,10 @@ rabbit_node() { echo "${WARREN_RABBIT_PREFIX}-$1@localhost"; }
 amqp_port() { echo $((WARREN_AMQP_BASE_PORT + $1 - 1)); }
 mgmt_port() { echo $((WARREN_MGMT_BASE_PORT + $1 - 1)); }
 
+# Three nodes share this machine's cores with the services and databases: an idle scheduler
+# spinning for work (the BEAM's default busy wait) would take CPU the others need.
+WARREN_RABBIT_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none"
+
 # Runs a RabbitMQ script for node N with that node's environment.
 rabbit_run() {
   local n=$1 script=$2
@@ -193,6 +197,7 @@ rabbit_run() {
     RABBITMQ_LOG_BASE="$node_dir/log" \
     RABBITMQ_PID_FILE="$node_dir/rabbitmq.pid" \
     RABBITMQ_ENABLED_PLUGINS_FILE="$base/enabled_plugins" \
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="$WARREN_RABBIT_ERL_ARGS" \
     "$RABBIT_BIN/$script" "$@"
 }
 

@@ -257,13 +257,87 @@ async fn main() {
     }
 }
 
+/// CPU seconds (user + system) used so far, summed by command name over every process.
+pub(crate) fn cpu_by_command() -> std::collections::BTreeMap<String, f64> {
+    // Linux reports these in clock ticks of 1/100 s (USER_HZ).
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let mut totals = std::collections::BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return totals;
+    };
+    for entry in entries.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces, so split at the last ')'.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks = |index: usize| fields.get(index).and_then(|v| v.parse::<f64>().ok());
+        // utime and stime are fields 14 and 15 of stat; fields[0] here is field 3.
+        if let (Some(user), Some(system)) = (ticks(11), ticks(12)) {
+            *totals
+                .entry(stat[open + 1..close].to_owned())
+                .or_insert(0.0) += (user + system) / TICKS_PER_SECOND;
+        }
+    }
+    totals
+}
+
+/// Prints the CPU each command used between two readings, per unit of work, largest first.
+pub(crate) fn print_cpu(
+    title: &str,
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+    wall: Duration,
+    units: usize,
+) {
+    let mut used: Vec<(&str, f64)> = after
+        .iter()
+        .map(|(command, seconds)| {
+            (
+                command.as_str(),
+                seconds - before.get(command).copied().unwrap_or(0.0),
+            )
+        })
+        .filter(|(_, seconds)| *seconds > 0.0)
+        .collect();
+    used.sort_by(|a, b| b.1.total_cmp(&a.1));
+    println!(
+        "{title:<19} {:.2} s wall on {} cores; CPU per message or vote:",
+        wall.as_secs_f64(),
+        std::thread::available_parallelism().map_or(1, usize::from)
+    );
+    // Kernel workers are left out: a worker born during the run reports its whole life.
+    for (command, seconds) in used
+        .iter()
+        .filter(|(command, _)| !command.starts_with("kworker"))
+        .take(6)
+    {
+        println!(
+            "                    {:>6.0} µs  {command}",
+            seconds / units.max(1) as f64 * 1e6
+        );
+    }
+}
+
 /// The median bare-lapin rate over `rounds`, for comparisons.
 async fn bare_rate(messages: usize, rounds: usize) -> f64 {
     let node = probe_node().await;
     let mut reports = Vec::new();
+    let before = cpu_by_command();
+    let started = Instant::now();
     for _ in 0..rounds {
         reports.push(bare_lapin(messages, &node).await);
     }
+    print_cpu(
+        "CPU of bare lapin",
+        &before,
+        &cpu_by_command(),
+        started.elapsed(),
+        messages * rounds,
+    );
     median(reports).rate()
 }
 

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use secrecy::ExposeSecret;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use warren_messages::topology::TALLY_VOTES;
 use warren_testkit::{amqp_nodes, broker_password, env, eventually, postgres_database, vhost_with};
@@ -96,6 +98,74 @@ async fn new_voter(client: &reqwest::Client, base: &str) -> (String, String) {
     (cookie, page[start..].split('"').next().unwrap().to_owned())
 }
 
+/// One HTTP/1.1 keep-alive connection posting the queue's votes until it is empty; returns how
+/// many were confirmed (answered 303). Written on the raw socket so that the load generator,
+/// which shares the machine with what it measures, spends as little CPU as it can.
+async fn post_votes(
+    port: u16,
+    queue: &Mutex<Vec<(String, String)>>,
+    posted: &Mutex<Vec<Instant>>,
+) -> usize {
+    let mut confirmed = 0;
+    let mut connection: Option<BufReader<TcpStream>> = None;
+    loop {
+        let Some((cookie, token)) = queue.lock().unwrap().pop() else {
+            return confirmed;
+        };
+        let body = format!("vote=a&csrf={token}");
+        let request = format!(
+            "POST /vote HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {cookie}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let sent = Instant::now();
+        if connection.is_none() {
+            connection = TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(BufReader::new);
+        }
+        let status = match connection.as_mut() {
+            Some(stream) => exchange(stream, request.as_bytes()).await,
+            None => None,
+        };
+        if status == Some(303) {
+            confirmed += 1;
+            posted.lock().unwrap().push(sent);
+        }
+        if status.is_none() {
+            connection = None;
+        }
+    }
+}
+
+/// Writes one request and reads its response; the status, or None if the connection failed.
+async fn exchange(stream: &mut BufReader<TcpStream>, request: &[u8]) -> Option<u16> {
+    stream.get_mut().write_all(request).await.ok()?;
+    let mut line = String::new();
+    stream.read_line(&mut line).await.ok()?;
+    let status = line.split_whitespace().nth(1)?.parse().ok()?;
+    let mut length = 0;
+    loop {
+        line.clear();
+        if stream.read_line(&mut line).await.ok()? == 0 {
+            return None;
+        }
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).await.ok()?;
+    Some(status)
+}
+
 pub async fn run(mut args: impl Iterator<Item = String>) {
     let votes: usize = args
         .next()
@@ -103,6 +173,7 @@ pub async fn run(mut args: impl Iterator<Item = String>) {
     let clients: usize = args
         .next()
         .map_or(50, |n| n.parse().expect("CLIENTS is a number"));
+    let bare_before = crate::bare_rate(20_000, 3).await;
     let vhost = vhost_with(&[TALLY_VOTES]).await;
     let database = postgres_database().await;
     // tally-worker migrates the schema that vote-service reads.
@@ -149,31 +220,22 @@ pub async fn run(mut args: impl Iterator<Item = String>) {
     };
 
     let posted = Arc::new(Mutex::new(Vec::<Instant>::with_capacity(votes)));
+    let queue = Arc::new(Mutex::new(voters));
+    let cpu_before = crate::cpu_by_command();
     let started = Instant::now();
-    let outcomes: Vec<bool> = futures::stream::iter(voters)
-        .map(|(cookie, token)| {
-            let (client, base, posted) = (client.clone(), base.clone(), posted.clone());
-            async move {
-                let sent = Instant::now();
-                let response = client
-                    .post(format!("{base}/vote"))
-                    .header("cookie", cookie)
-                    .form(&[("vote", "a"), ("csrf", token.as_str())])
-                    .send()
-                    .await;
-                let confirmed = response.is_ok_and(|response| response.status() == 303);
-                if confirmed {
-                    posted.lock().unwrap().push(sent);
-                }
-                confirmed
-            }
+    let posting: Vec<_> = (0..clients)
+        .map(|_| {
+            let (queue, posted, port) = (queue.clone(), posted.clone(), vote.port);
+            tokio::spawn(async move { post_votes(port, &queue, &posted).await })
         })
-        .buffer_unordered(clients)
-        .collect()
-        .await;
+        .collect();
+    let mut confirmed = 0;
+    for client in posting {
+        confirmed += client.await.unwrap();
+    }
     let post_phase = started.elapsed();
+    let cpu_after = crate::cpu_by_command();
     let last_post = Instant::now();
-    let confirmed = outcomes.iter().filter(|ok| **ok).count();
     assert!(
         tokio::time::timeout(Duration::from_secs(120), watching)
             .await
@@ -205,7 +267,10 @@ pub async fn run(mut args: impl Iterator<Item = String>) {
     vote.child.kill().await.ok();
     worker.child.kill().await.ok();
 
-    let bare = crate::bare_rate(20_000, 3).await;
+    let bare_after = crate::bare_rate(20_000, 3).await;
+    // The broker is compared at its best: on the fresh cluster or after the run, whichever is
+    // faster.
+    let bare = bare_before.max(bare_after);
     println!(
         "{votes} votes as {votes} new voters from {clients} concurrent clients, through the web form\n"
     );
@@ -231,9 +296,18 @@ pub async fn run(mut args: impl Iterator<Item = String>) {
     for (name, mib) in memory {
         println!("peak memory         {name}: {mib:.1} MiB");
     }
-    println!("bare lapin          {bare:.0} msg/s (median of 3 rounds of 20,000)");
+    crate::print_cpu(
+        "CPU while posting",
+        &cpu_before,
+        &cpu_after,
+        post_phase,
+        confirmed,
+    );
     println!(
-        "end to end          {:.0}% of the bare broker rate",
+        "bare lapin          {bare_before:.0} msg/s before the votes, {bare_after:.0} msg/s after (medians of 3 rounds of 20,000)"
+    );
+    println!(
+        "end to end          {:.0}% of the faster bare broker rate",
         100.0 * rate / bare
     );
 }
