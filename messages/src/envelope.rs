@@ -137,6 +137,50 @@ pub fn decode<E: Event>(body: &[u8]) -> Result<Envelope<E>, DecodeError> {
     parsed.map_err(|error| DecodeError::Malformed(error.to_string()))
 }
 
+/// The `type` of an envelope, read without interpreting its payload.
+pub fn event_type(body: &[u8]) -> Result<String, DecodeError> {
+    serde_json::from_slice::<Header>(body)
+        .map(|header| header.event_type)
+        .map_err(|error| DecodeError::Malformed(error.to_string()))
+}
+
+/// Declares an enum of envelopes for a queue that carries several event types, and decodes
+/// each body into the variant its `type` names; any other type is poison.
+///
+/// ```
+/// warren_messages::one_of! {
+///     pub enum Incoming {
+///         Wanted(warren_messages::events::users::LockerWanted),
+///         Released(warren_messages::events::lockers::LockerReleased),
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! one_of {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($variant:ident($event:ty)),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        $vis enum $name {
+            $($variant($crate::Envelope<$event>)),+
+        }
+
+        impl $crate::Decode for $name {
+            fn decode(body: &[u8]) -> Result<Self, $crate::envelope::DecodeError> {
+                let found = $crate::envelope::event_type(body)?;
+                $(
+                    if found == <$event as $crate::Event>::TYPE {
+                        return $crate::envelope::decode::<$event>(body).map(Self::$variant);
+                    }
+                )+
+                Err($crate::envelope::DecodeError::UnexpectedType {
+                    expected: [$(<$event as $crate::Event>::TYPE),+].join(" or "),
+                    found,
+                })
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +226,42 @@ mod tests {
             error,
             DecodeError::UnknownSchemaVersion { found: 99, .. }
         ));
+    }
+
+    crate::one_of! {
+        enum Either {
+            Vote(VoteCast),
+            Release(crate::events::lockers::LockerReleaseRequested),
+        }
+    }
+
+    #[test]
+    fn one_of_decodes_the_variant_its_type_names_and_nothing_else() {
+        use crate::Decode;
+        let vote = Envelope::new("p", vote());
+        let body = serde_json::to_vec(&vote).unwrap();
+        assert!(matches!(Either::decode(&body), Ok(Either::Vote(decoded)) if decoded == vote));
+        let release = Envelope::new(
+            "p",
+            crate::events::lockers::LockerReleaseRequested {
+                request_id: Uuid::new_v4(),
+                user: "ada".into(),
+            },
+        );
+        let body = serde_json::to_vec(&release).unwrap();
+        assert!(matches!(Either::decode(&body), Ok(Either::Release(_))));
+        let other = Envelope::new(
+            "p",
+            crate::events::users::LockerWanted {
+                request_id: Uuid::new_v4(),
+                name: "ada".into(),
+            },
+        );
+        let error = Either::decode(&serde_json::to_vec(&other).unwrap()).unwrap_err();
+        assert!(
+            matches!(&error, DecodeError::UnexpectedType { found, .. } if found == "user.locker-wanted"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -117,7 +117,7 @@ pub const LOCKER_SERVICE_LOCKERS: ConsumerQueue = ConsumerQueue {
     name: "locker-service.lockers",
     owner: "locker-service",
     bindings: &[
-        (LOCKERS, "locker.added"),
+        (LOCKERS, "locker.add-requested"),
         (LOCKERS, "locker.requested"),
         (LOCKERS, "locker.release-requested"),
     ],

@@ -1,6 +1,7 @@
 //! What every Warren binary shares and nothing more: loading typed settings, initialising
 //! telemetry, the operational HTTP endpoints (`/healthz`, `/readyz`, `/metrics`), waiting for a
-//! shutdown signal, and building PostgreSQL and MongoDB clients from settings.
+//! shutdown signal, building PostgreSQL and MongoDB clients from settings, and the web-form
+//! plumbing of the frontends (sessions, CSRF, form checks, error pages).
 //!
 //! It knows nothing of events or the broker: that is `warren-messages`. It holds no business
 //! logic of any service.
@@ -13,4 +14,5 @@ pub mod ops;
 pub mod postgres;
 pub mod shutdown;
 pub mod telemetry;
+pub mod web;
 pub use application::{Application, Stopping};

@@ -3,7 +3,6 @@
 //! projects and never writes it.
 
 pub mod configuration;
-pub mod csrf;
 pub mod domain;
 pub mod live;
 pub mod routes;

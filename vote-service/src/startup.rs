@@ -3,8 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::RngCore;
-use secrecy::ExposeSecret;
 use warren_messages::{Broker, Publisher};
 use warren_service_kit::{
     Application,
@@ -13,10 +11,10 @@ use warren_service_kit::{
 };
 
 use crate::configuration::Settings;
-use crate::csrf::Csrf;
 use crate::domain::Poll;
 use crate::live;
 use crate::routes::{self, State};
+use warren_service_kit::web::Csrf;
 
 /// The service's name: its broker user, connection name and log field.
 pub const SERVICE: &str = "vote-service";
@@ -30,17 +28,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     )?);
     let broker = Arc::new(Broker::new(settings.broker.clone(), SERVICE)?);
     let pool = postgres::pool(&settings.postgres)?;
-    let secret = settings.web.csrf_secret.expose_secret().as_bytes().to_vec();
-    let csrf = if secret.is_empty() {
-        tracing::warn!(
-            "web.csrf_secret is empty: using a random one (instances will not share tokens)"
-        );
-        let mut random = [0_u8; 32];
-        rand::rng().fill_bytes(&mut random);
-        Csrf::new(&random)
-    } else {
-        Csrf::new(&secret)
-    };
+    let csrf = Csrf::from_settings(&settings.web.csrf_secret, "warren-vote");
     let (sender, live) = live::channel();
     let state = Arc::new(State {
         poll: poll.clone(),

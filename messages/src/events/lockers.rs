@@ -1,4 +1,4 @@
-//! Lockers: added, requested and released, and the outcomes of requests.
+//! Lockers: requests to locker-service and the outcomes it publishes.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -16,14 +16,16 @@ macro_rules! locker_event {
     };
 }
 
+/// Someone asked to add a locker (from locker-app).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockerAdded {
+pub struct LockerAddRequested {
     pub request_id: Uuid,
     pub code: String,
     pub location: String,
 }
-locker_event!(LockerAdded, "locker.added");
+locker_event!(LockerAddRequested, "locker.add-requested");
 
+/// An existing user without a locker wants one (from user-service).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockerRequested {
     pub request_id: Uuid,
@@ -31,6 +33,7 @@ pub struct LockerRequested {
 }
 locker_event!(LockerRequested, "locker.requested");
 
+/// Outcome: `code` is now held by `user`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockerAssigned {
     pub request_id: Uuid,
@@ -39,14 +42,29 @@ pub struct LockerAssigned {
 }
 locker_event!(LockerAssigned, "locker.assigned");
 
+/// Why a request got no locker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Unavailability {
+    /// Every locker is held.
+    NoneFree,
+    /// The user already holds a locker (`held` names it).
+    AlreadyHolds,
+}
+
+/// Outcome: the request got no locker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockerUnavailable {
     pub request_id: Uuid,
     pub user: String,
-    pub reason: String,
+    pub reason: Unavailability,
+    /// The locker the user already holds, when that is the reason.
+    #[serde(default)]
+    pub held: Option<String>,
 }
 locker_event!(LockerUnavailable, "locker.unavailable");
 
+/// The user's locker is to be released (from user-service: a release or a user's deletion).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockerReleaseRequested {
     pub request_id: Uuid,
@@ -54,10 +72,11 @@ pub struct LockerReleaseRequested {
 }
 locker_event!(LockerReleaseRequested, "locker.release-requested");
 
+/// Outcome: the user holds no locker now; `code` is the one freed, None if they held none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockerReleased {
     pub request_id: Uuid,
     pub user: String,
-    pub code: String,
+    pub code: Option<String>,
 }
 locker_event!(LockerReleased, "locker.released");

@@ -1,4 +1,7 @@
-//! Users of the locker app.
+//! Requests about users of the locker app, from locker-app to user-service.
+//!
+//! These are requests, not facts: user-service decides what becomes of each and records the
+//! outcome under the request id.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -6,28 +9,40 @@ use uuid::Uuid;
 use crate::envelope::Event;
 use crate::topology::{self, Exchange};
 
-/// Someone asked to register a user name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserRegistered {
-    pub request_id: Uuid,
-    pub name: String,
+macro_rules! user_request {
+    ($(#[$meta:meta])* $name:ident, $type:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct $name {
+            pub request_id: Uuid,
+            pub name: String,
+        }
+
+        impl Event for $name {
+            const TYPE: &'static str = $type;
+            const SCHEMA_VERSION: u16 = 1;
+            const EXCHANGE: Exchange = topology::USERS;
+        }
+    };
 }
 
-impl Event for UserRegistered {
-    const TYPE: &'static str = "user.registered";
-    const SCHEMA_VERSION: u16 = 1;
-    const EXCHANGE: Exchange = topology::USERS;
-}
-
-/// Someone asked to delete a user (and release their locker first).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserDeleted {
-    pub request_id: Uuid,
-    pub name: String,
-}
-
-impl Event for UserDeleted {
-    const TYPE: &'static str = "user.deleted";
-    const SCHEMA_VERSION: u16 = 1;
-    const EXCHANGE: Exchange = topology::USERS;
-}
+user_request!(
+    /// Someone asked to register a user name.
+    RegistrationRequested,
+    "user.registration-requested"
+);
+user_request!(
+    /// Someone asked to delete a user (whose locker, if any, is released first).
+    DeletionRequested,
+    "user.deletion-requested"
+);
+user_request!(
+    /// Someone asked for a locker for a user.
+    LockerWanted,
+    "user.locker-wanted"
+);
+user_request!(
+    /// Someone asked to release the user's locker.
+    ReleaseWanted,
+    "user.release-wanted"
+);

@@ -13,7 +13,9 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
-use super::{Refusal, State, html, with_state};
+use warren_service_kit::web::{Refusal, html};
+
+use super::{State, with_state};
 use crate::storage::{self, Tally};
 
 #[derive(Template)]
@@ -27,7 +29,7 @@ async fn current(state: Arc<State>) -> Result<Tally, Rejection> {
         .await
         .map_err(|error| {
             tracing::warn!(error = %format!("{error:#}"), "cannot read the tally");
-            warp::reject::custom(Refusal::ResultsUnavailable)
+            Refusal::Unavailable("the results cannot be read right now".into()).reject()
         })
 }
 

@@ -1,0 +1,354 @@
+//! What the web frontends share: sessions in an HttpOnly cookie, CSRF tokens bound to the
+//! session, the checks every form POST passes (size, content type, Origin), and refusals
+//! rendered as clear pages.
+
+use std::convert::Infallible;
+
+use askama::Template;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+use uuid::Uuid;
+use warp::http::{HeaderMap, StatusCode};
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+/// CSRF tokens: HMAC-SHA256 of the session id under the service's secret, with a purpose label
+/// so that one service's tokens mean nothing to another. A token taken from one session's page
+/// is worthless with another session's cookie.
+#[derive(Clone)]
+pub struct Csrf {
+    key: Vec<u8>,
+    purpose: &'static str,
+}
+
+impl Csrf {
+    pub fn new(secret: &[u8], purpose: &'static str) -> Self {
+        Self {
+            key: secret.to_vec(),
+            purpose,
+        }
+    }
+
+    /// From the configured secret; an empty one is replaced by a random one (fine for a single
+    /// instance: several instances behind one address need the same secret).
+    pub fn from_settings(secret: &SecretString, purpose: &'static str) -> Self {
+        let secret = secret.expose_secret().as_bytes();
+        if !secret.is_empty() {
+            return Self::new(secret, purpose);
+        }
+        tracing::warn!(
+            "web.csrf_secret is empty: using a random one (instances will not share tokens)"
+        );
+        let mut random = [0_u8; 32];
+        rand::rng().fill_bytes(&mut random);
+        Self::new(&random, purpose)
+    }
+
+    fn mac(&self, session: &[u8]) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes a key of any length");
+        mac.update(self.purpose.as_bytes());
+        mac.update(b":");
+        mac.update(session);
+        mac
+    }
+
+    /// The token for `session` (any bytes: a session id, a request id).
+    pub fn token(&self, session: Uuid) -> String {
+        self.sign(session.as_bytes())
+    }
+
+    /// Constant-time check of `token` for `session`.
+    pub fn verify(&self, session: Uuid, token: &str) -> bool {
+        self.verify_signature(session.as_bytes(), token)
+    }
+
+    /// A signature of `data`, hex encoded.
+    pub fn sign(&self, data: &[u8]) -> String {
+        hex::encode(self.mac(data).finalize().into_bytes())
+    }
+
+    /// Constant-time check of a signature made by `sign`.
+    pub fn verify_signature(&self, data: &[u8], signature: &str) -> bool {
+        match hex::decode(signature) {
+            Ok(bytes) => self.mac(data).verify_slice(&bytes).is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+/// A visitor's session: a random id kept in an HttpOnly, SameSite cookie.
+#[derive(Debug, Clone, Copy)]
+pub struct Session {
+    pub id: Uuid,
+    cookie: &'static str,
+    new: bool,
+}
+
+impl Session {
+    /// `response`, setting the cookie if the session is new.
+    pub fn attach(&self, response: Response) -> Response {
+        if !self.new {
+            return response;
+        }
+        let cookie = format!(
+            "{}={}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax",
+            self.cookie, self.id
+        );
+        warp::reply::with_header(response, "set-cookie", cookie).into_response()
+    }
+}
+
+/// The visitor's session from `cookie`, or a new one (pages that show a form).
+pub fn session(
+    cookie: &'static str,
+) -> impl Filter<Extract = (Session,), Error = Infallible> + Clone {
+    warp::cookie::optional::<String>(cookie).map(move |value: Option<String>| {
+        match value
+            .as_deref()
+            .and_then(|value| Uuid::parse_str(value).ok())
+        {
+            Some(id) => Session {
+                id,
+                cookie,
+                new: false,
+            },
+            None => Session {
+                id: Uuid::new_v4(),
+                cookie,
+                new: true,
+            },
+        }
+    })
+}
+
+/// The session a form was sent from, checked against the form's CSRF token.
+pub fn verified_session(
+    csrf: &Csrf,
+    cookie: Option<&str>,
+    token: Option<&str>,
+) -> Result<Uuid, Refusal> {
+    let session = cookie
+        .and_then(|value| Uuid::parse_str(value).ok())
+        .ok_or_else(|| {
+            Refusal::Forbidden("your session has expired: reload the page and try again".into())
+        })?;
+    if !csrf.verify(session, token.unwrap_or_default()) {
+        return Err(Refusal::Forbidden(
+            "the form is not valid any more: reload the page and try again".into(),
+        ));
+    }
+    Ok(session)
+}
+
+/// Why a request was refused; each becomes a clear page with its status.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("send the form as application/x-www-form-urlencoded")]
+    UnsupportedMediaType,
+    /// A dependency (broker, database) cannot serve the request now; nothing was done.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl warp::reject::Reject for Refusal {}
+
+impl Refusal {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn reject(self) -> Rejection {
+        warp::reject::custom(self)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    message: &'a str,
+}
+
+/// Renders `template` as an HTML response with `status`.
+pub fn html(template: &impl Template, status: StatusCode) -> Response {
+    match template.render() {
+        Ok(body) => warp::reply::with_status(warp::reply::html(body), status).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "cannot render a page");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// The status and message a rejection is shown with.
+pub fn explain(rejection: &Rejection) -> (StatusCode, String) {
+    if let Some(refusal) = rejection.find::<Refusal>() {
+        (refusal.status(), refusal.to_string())
+    } else if rejection.is_not_found() {
+        (StatusCode::NOT_FOUND, "there is no such page".to_owned())
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large".to_owned(),
+        )
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        (
+            StatusCode::LENGTH_REQUIRED,
+            "the request needs a Content-Length".to_owned(),
+        )
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "that method is not allowed here".to_owned(),
+        )
+    } else if let Some(error) = rejection.find::<warp::filters::body::BodyDeserializeError>() {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("the form cannot be read: {error}"),
+        )
+    } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
+        (
+            StatusCode::BAD_REQUEST,
+            "the query string cannot be read".to_owned(),
+        )
+    } else {
+        tracing::warn!(?rejection, "unhandled rejection");
+        (
+            StatusCode::BAD_REQUEST,
+            "the request cannot be handled".to_owned(),
+        )
+    }
+}
+
+/// Turns every rejection into a page that says what went wrong.
+pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
+    let (status, message) = explain(&rejection);
+    let title = status.canonical_reason().unwrap_or("Error");
+    Ok(html(
+        &ErrorPage {
+            status: status.as_u16(),
+            title,
+            message: &message,
+        },
+        status,
+    ))
+}
+
+/// A browser's POST carries `Origin`; when it does, it must name this very host.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get("origin").and_then(|value| value.to_str().ok()) else {
+        return true;
+    };
+    let host = headers.get("host").and_then(|value| value.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    matches!((origin_host, host), (Some(origin), Some(host)) if origin == host)
+}
+
+fn form_content_type(headers: &HeaderMap) -> bool {
+    headers
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// The checks of a form POST before its body is read: at most `limit` bytes, URL-encoded, and
+/// from this site.
+pub fn form_post(limit: u64) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::post()
+        .and(warp::body::content_length_limit(limit))
+        .and(warp::header::headers_cloned())
+        .and_then(|headers: HeaderMap| async move {
+            if !form_content_type(&headers) {
+                return Err(Refusal::UnsupportedMediaType.reject());
+            }
+            if !same_origin(&headers) {
+                return Err(
+                    Refusal::Forbidden("this form may only be sent from this site".into()).reject(),
+                );
+            }
+            Ok::<_, Rejection>(())
+        })
+        .untuple_one()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn a_token_verifies_only_for_its_session_secret_and_purpose() {
+        let csrf = Csrf::new(b"secret", "vote");
+        let session = Uuid::new_v4();
+        let token = csrf.token(session);
+        assert!(csrf.verify(session, &token));
+        assert!(!csrf.verify(Uuid::new_v4(), &token));
+        assert!(!Csrf::new(b"other", "vote").verify(session, &token));
+        assert!(!Csrf::new(b"secret", "lockers").verify(session, &token));
+        assert!(!csrf.verify(session, "not-hex"));
+        assert!(!csrf.verify(session, ""));
+    }
+
+    #[test]
+    fn origin_must_match_the_host_when_present() {
+        assert!(same_origin(&headers(&[("host", "localhost:8080")])));
+        assert!(same_origin(&headers(&[
+            ("host", "localhost:8080"),
+            ("origin", "http://localhost:8080")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "localhost:8080"),
+            ("origin", "http://evil.example")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "localhost:8080"),
+            ("origin", "null")
+        ])));
+    }
+
+    #[test]
+    fn only_url_encoded_forms_are_accepted() {
+        assert!(form_content_type(&headers(&[(
+            "content-type",
+            "application/x-www-form-urlencoded"
+        )])));
+        assert!(form_content_type(&headers(&[(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=UTF-8"
+        )])));
+        assert!(!form_content_type(&headers(&[(
+            "content-type",
+            "application/json"
+        )])));
+        assert!(!form_content_type(&headers(&[])));
+    }
+}
