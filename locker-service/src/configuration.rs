@@ -1,7 +1,7 @@
 //! locker-service's settings: `configuration/default.toml`, overridden by `WARREN_*` variables.
 
 use serde::Deserialize;
-use warren_messages::BrokerSettings;
+use warren_messages::{BrokerSettings, ConsumerSettings};
 use warren_service_kit::configuration::{self, HttpSettings};
 use warren_service_kit::mongo::MongoSettings;
 use warren_service_kit::telemetry::TelemetrySettings;
@@ -15,6 +15,7 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub broker: BrokerSettings,
     pub mongo: MongoSettings,
+    pub consumer: ConsumerSettings,
 }
 
 impl Settings {

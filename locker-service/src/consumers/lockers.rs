@@ -1,0 +1,339 @@
+//! locker-service's consumer: adds lockers, allocates them and frees them.
+//!
+//! Allocation is one atomic conditional update (a free locker becomes held by this user and this
+//! request), so two requests can never get the same locker; the unique index on `holder` keeps a
+//! user at one locker even against concurrent requests. Every request is idempotent by its id:
+//! its outcome is stored under that id before it is published, a redelivery republishes the
+//! stored event, and a crash between the update and the store is recognised by the request id
+//! left on the locker (`assigned_by`, `released_by`).
+
+use mongodb::Database;
+use mongodb::bson::{self, doc};
+use mongodb::options::ReturnDocument;
+use warren_messages::events::lockers::{
+    LockerAddRequested, LockerAssigned, LockerReleaseRequested, LockerReleased, LockerRequested,
+    LockerUnavailable, Unavailability, validate_code, validate_location,
+};
+use warren_messages::events::users::validate_name;
+use warren_messages::{Envelope, Event, Handler, Outcome, Publisher, envelope, one_of};
+
+use crate::startup::SERVICE;
+use crate::store::{self, Locker, Request, is_duplicate_key};
+
+one_of! {
+    /// What arrives on locker-service's queue.
+    pub enum Incoming {
+        Add(LockerAddRequested),
+        Request(LockerRequested),
+        Release(LockerReleaseRequested),
+    }
+}
+
+impl Incoming {
+    fn validate(&self) -> Result<(), String> {
+        match self {
+            Self::Add(event) => {
+                validate_code(&event.payload.code)?;
+                validate_location(&event.payload.location)
+            }
+            Self::Request(event) => validate_name(&event.payload.user),
+            Self::Release(event) => validate_name(&event.payload.user),
+        }
+    }
+}
+
+pub struct LockerDesk {
+    database: Database,
+    publisher: Publisher,
+}
+
+#[async_trait::async_trait]
+impl Handler<Incoming> for LockerDesk {
+    #[tracing::instrument(skip_all, fields(batch = batch.len()))]
+    async fn handle(&self, batch: &[Incoming]) -> Vec<Outcome> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut failed: Option<String> = None;
+        for message in batch {
+            if let Err(reason) = message.validate() {
+                outcomes.push(Outcome::Poison(reason));
+                continue;
+            }
+            // After a failure the rest of the batch waits too, so that one user's requests
+            // keep their order.
+            if let Some(error) = &failed {
+                outcomes.push(Outcome::RetryLater(error.clone()));
+                continue;
+            }
+            match self.apply(message).await {
+                Ok(()) => outcomes.push(Outcome::Done),
+                Err(error) => {
+                    let error = format!("{error:#}");
+                    tracing::warn!(%error, "cannot apply a locker request; will retry");
+                    outcomes.push(Outcome::RetryLater(error.clone()));
+                    failed = Some(error);
+                }
+            }
+        }
+        outcomes
+    }
+}
+
+/// What became of a request, before it is stored.
+struct Decision {
+    kind: &'static str,
+    outcome: &'static str,
+    locker: Option<String>,
+    user: Option<String>,
+    /// The outcome event, serialised.
+    event: Option<String>,
+}
+
+impl LockerDesk {
+    pub fn new(database: Database, publisher: Publisher) -> Self {
+        Self {
+            database,
+            publisher,
+        }
+    }
+
+    async fn apply(&self, message: &Incoming) -> anyhow::Result<()> {
+        let request_id = match message {
+            Incoming::Add(event) => event.payload.request_id,
+            Incoming::Request(event) => event.payload.request_id,
+            Incoming::Release(event) => event.payload.request_id,
+        }
+        .to_string();
+        let stored = match store::request(&self.database, &request_id).await? {
+            Some(stored) => stored,
+            None => {
+                let decision = match message {
+                    Incoming::Add(event) => self.add(&request_id, &event.payload).await?,
+                    Incoming::Request(event) => self.allocate(&request_id, event).await?,
+                    Incoming::Release(event) => self.release(&request_id, event).await?,
+                };
+                self.store(request_id, decision).await?
+            }
+        };
+        self.publish(&stored).await
+    }
+
+    async fn add(&self, request_id: &str, add: &LockerAddRequested) -> anyhow::Result<Decision> {
+        let locker = Locker {
+            code: add.code.clone(),
+            location: add.location.clone(),
+            added_at: bson::DateTime::now(),
+            added_by: request_id.to_owned(),
+            holder: None,
+            assigned_by: None,
+            held_since: None,
+            released_by: None,
+        };
+        let outcome = match store::lockers(&self.database).insert_one(&locker).await {
+            Ok(_) => "added",
+            Err(error) if is_duplicate_key(&error) => {
+                let existing = store::lockers(&self.database)
+                    .find_one(doc! { "_id": &add.code })
+                    .await?;
+                if existing.is_some_and(|locker| locker.added_by == request_id) {
+                    "added"
+                } else {
+                    "code-taken"
+                }
+            }
+            Err(error) => return Err(error.into()),
+        };
+        Ok(Decision {
+            kind: "add",
+            outcome,
+            locker: Some(add.code.clone()),
+            user: None,
+            event: None,
+        })
+    }
+
+    async fn held_by(&self, user: &str) -> anyhow::Result<Option<Locker>> {
+        Ok(store::lockers(&self.database)
+            .find_one(doc! { "holder": user })
+            .await?)
+    }
+
+    async fn allocate(
+        &self,
+        request_id: &str,
+        event: &Envelope<LockerRequested>,
+    ) -> anyhow::Result<Decision> {
+        let user = &event.payload.user;
+        let mut held = self.held_by(user).await?;
+        if held.is_none() {
+            let taken = store::lockers(&self.database)
+                .find_one_and_update(
+                    doc! { "holder": { "$exists": false } },
+                    doc! { "$set": {
+                        "holder": user,
+                        "assigned_by": request_id,
+                        "held_since": bson::DateTime::now(),
+                    } },
+                )
+                .sort(doc! { "_id": 1 })
+                .return_document(ReturnDocument::After)
+                .await;
+            held = match taken {
+                Ok(locker) => locker,
+                // The same user got a locker concurrently: the index refused a second one.
+                Err(error) if is_duplicate_key(&error) => self.held_by(user).await?,
+                Err(error) => return Err(error.into()),
+            };
+            if held.is_none() {
+                return outcome(
+                    "request",
+                    "none-free",
+                    None,
+                    user,
+                    LockerUnavailable {
+                        request_id: event.payload.request_id,
+                        user: user.clone(),
+                        reason: Unavailability::NoneFree,
+                        held: None,
+                    },
+                    event,
+                );
+            }
+        }
+        let locker = held.expect("a locker is held at this point");
+        // Held because of this very request (also after a crash before its outcome was stored).
+        if locker.assigned_by.as_deref() == Some(request_id) {
+            return outcome(
+                "request",
+                "assigned",
+                Some(locker.code.clone()),
+                user,
+                LockerAssigned {
+                    request_id: event.payload.request_id,
+                    user: user.clone(),
+                    code: locker.code,
+                },
+                event,
+            );
+        }
+        outcome(
+            "request",
+            "already-holds",
+            Some(locker.code.clone()),
+            user,
+            LockerUnavailable {
+                request_id: event.payload.request_id,
+                user: user.clone(),
+                reason: Unavailability::AlreadyHolds,
+                held: Some(locker.code),
+            },
+            event,
+        )
+    }
+
+    async fn release(
+        &self,
+        request_id: &str,
+        event: &Envelope<LockerReleaseRequested>,
+    ) -> anyhow::Result<Decision> {
+        let user = &event.payload.user;
+        let lockers = store::lockers(&self.database);
+        // Freed by this very request before a crash, or now.
+        let freed = match lockers.find_one(doc! { "released_by": request_id }).await? {
+            Some(locker) => Some(locker),
+            None => {
+                lockers
+                    .find_one_and_update(
+                        doc! { "holder": user },
+                        doc! {
+                            "$unset": { "holder": "", "assigned_by": "", "held_since": "" },
+                            "$set": { "released_by": request_id },
+                        },
+                    )
+                    .await?
+            }
+        };
+        let code = freed.map(|locker| locker.code);
+        outcome(
+            "release",
+            if code.is_some() {
+                "released"
+            } else {
+                "holds-none"
+            },
+            code.clone(),
+            user,
+            LockerReleased {
+                request_id: event.payload.request_id,
+                user: user.clone(),
+                code,
+            },
+            event,
+        )
+    }
+
+    /// Stores the decision under the request id; if another delivery stored one first, that one
+    /// stands.
+    async fn store(&self, request_id: String, decision: Decision) -> anyhow::Result<Request> {
+        let request = Request {
+            request_id: request_id.clone(),
+            kind: decision.kind.to_owned(),
+            outcome: decision.outcome.to_owned(),
+            locker: decision.locker,
+            user: decision.user,
+            event: decision.event,
+            decided_at: bson::DateTime::now(),
+        };
+        match store::requests(&self.database).insert_one(&request).await {
+            Ok(_) => Ok(request),
+            Err(error) if is_duplicate_key(&error) => store::request(&self.database, &request_id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("request {request_id} vanished")),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Publishes the stored outcome event, if the request has one.
+    async fn publish(&self, request: &Request) -> anyhow::Result<()> {
+        let Some(body) = &request.event else {
+            return Ok(());
+        };
+        let body = body.as_bytes();
+        match envelope::event_type(body)?.as_str() {
+            LockerAssigned::TYPE => {
+                self.publisher
+                    .publish(&envelope::decode::<LockerAssigned>(body)?)
+                    .await?
+            }
+            LockerUnavailable::TYPE => {
+                self.publisher
+                    .publish(&envelope::decode::<LockerUnavailable>(body)?)
+                    .await?
+            }
+            LockerReleased::TYPE => {
+                self.publisher
+                    .publish(&envelope::decode::<LockerReleased>(body)?)
+                    .await?
+            }
+            other => anyhow::bail!("a stored outcome has an unknown event type {other:?}"),
+        }
+        Ok(())
+    }
+}
+
+fn outcome<E: Event, C>(
+    kind: &'static str,
+    outcome: &'static str,
+    locker: Option<String>,
+    user: &str,
+    payload: E,
+    cause: &Envelope<C>,
+) -> anyhow::Result<Decision> {
+    let envelope = Envelope::caused_by(SERVICE, payload, cause);
+    Ok(Decision {
+        kind,
+        outcome,
+        locker,
+        user: Some(user.to_owned()),
+        event: Some(serde_json::to_string(&envelope)?),
+    })
+}
