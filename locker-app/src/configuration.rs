@@ -1,5 +1,6 @@
 //! locker-app's settings: `configuration/default.toml`, overridden by `WARREN_*` variables.
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use warren_messages::BrokerSettings;
 use warren_service_kit::configuration::{self, HttpSettings};
@@ -17,6 +18,14 @@ pub struct Settings {
     pub broker: BrokerSettings,
     pub postgres: PostgresSettings,
     pub mongo: MongoSettings,
+    pub web: WebSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    pub csrf_secret: SecretString,
+    pub max_body_bytes: u64,
 }
 
 impl Settings {

@@ -1,8 +1,9 @@
-//! Builds locker-app from its settings.
+//! Builds locker-app from its settings: the forms, the status pages and the reconcile check.
 
 use std::sync::Arc;
 
-use warren_messages::Broker;
+use warren_messages::{Broker, Publisher};
+use warren_service_kit::web::Csrf;
 use warren_service_kit::{
     Application, mongo,
     ops::{self, Readiness},
@@ -10,6 +11,7 @@ use warren_service_kit::{
 };
 
 use crate::configuration::Settings;
+use crate::routes::{self, State};
 
 /// The service's name: its broker user, connection name and log field.
 pub const SERVICE: &str = "locker-app";
@@ -18,10 +20,22 @@ pub const SERVICE: &str = "locker-app";
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     ops::install_metrics();
     let broker = Arc::new(Broker::new(settings.broker.clone(), SERVICE)?);
-    let mut readiness = Readiness::new();
-    let pool = postgres::pool(&settings.postgres)?;
-    readiness = readiness.with_postgres(pool);
+    let users = postgres::pool(&settings.postgres)?;
     let lockers = mongo::database(&settings.mongo, SERVICE).await?;
-    readiness = readiness.with_mongo(lockers);
-    Application::bind(SERVICE, &settings.http, broker, readiness).await
+    let readiness = Readiness::new()
+        .with_postgres(users.clone())
+        .with_mongo(lockers.clone());
+    let state = Arc::new(State {
+        users,
+        lockers,
+        publisher: Publisher::new(broker.clone()),
+        csrf: Csrf::from_settings(&settings.web.csrf_secret, "warren-lockers"),
+        links: Csrf::from_settings(&settings.web.csrf_secret, "warren-locker-request"),
+        max_body_bytes: settings.web.max_body_bytes,
+    });
+    Ok(
+        Application::bind(SERVICE, &settings.http, broker, readiness)
+            .await?
+            .with_routes(routes::routes(state)),
+    )
 }

@@ -249,7 +249,9 @@ mod tests {
             },
         );
         let body = serde_json::to_vec(&release).unwrap();
-        assert!(matches!(Either::decode(&body), Ok(Either::Release(_))));
+        assert!(
+            matches!(Either::decode(&body), Ok(Either::Release(decoded)) if decoded == release)
+        );
         let other = Envelope::new(
             "p",
             crate::events::users::LockerWanted {

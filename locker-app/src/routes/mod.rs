@@ -1,0 +1,49 @@
+//! The pages and endpoints of locker-app; refusals become pages through
+//! `service_kit::web::recover`.
+
+mod actions;
+mod pages;
+mod requests;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+use warren_messages::Publisher;
+use warren_service_kit::web::{Csrf, recover};
+
+/// What every handler needs.
+pub struct State {
+    /// The users read model (user-service's database).
+    pub users: Pool,
+    /// The lockers read model (locker-service's database).
+    pub lockers: mongodb::Database,
+    pub publisher: Publisher,
+    pub csrf: Csrf,
+    /// Signs the links to request status pages, so that only requests sent from here have one.
+    pub links: Csrf,
+    pub max_body_bytes: u64,
+}
+
+pub const SESSION_COOKIE: &str = "warren_session";
+
+fn with_state(
+    state: Arc<State>,
+) -> impl Filter<Extract = (Arc<State>,), Error = Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
+/// Every page and endpoint, with refusals turned into responses.
+pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
+    pages::routes(state.clone())
+        .or(actions::routes(state.clone()))
+        .unify()
+        .or(requests::routes(state))
+        .unify()
+        .recover(recover)
+        .unify()
+        .boxed()
+}

@@ -1,0 +1,173 @@
+//! `GET /` (a user's state and the forms that fit it), `GET /users`, `GET /lockers`, and the
+//! same as JSON under `/api`, with `GET /api/reconcile`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use askama::Template;
+use serde::Deserialize;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+use warren_messages::events::users::validate_name;
+use warren_service_kit::web::{Refusal, Session, html, session};
+
+use super::{SESSION_COOKIE, State, with_state};
+use crate::reconcile;
+
+pub enum UserState {
+    NotAsked,
+    Unknown,
+    NoLocker,
+    Holds(String),
+    Deleting,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct Home {
+    name: String,
+    error: Option<String>,
+    state: UserState,
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    users: Vec<user_service::read::User>,
+}
+
+#[derive(Template)]
+#[template(path = "lockers.html")]
+struct LockersPage {
+    lockers: Vec<locker_service::store::Locker>,
+    free: usize,
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+struct Lookup {
+    name: Option<String>,
+}
+
+fn unavailable(what: &str, error: &anyhow::Error) -> Rejection {
+    tracing::warn!(error = %format!("{error:#}"), "cannot read {what}");
+    Refusal::Unavailable(format!("{what} cannot be read right now; please try again")).reject()
+}
+
+async fn home(lookup: Lookup, session: Session, state: Arc<State>) -> Result<Response, Rejection> {
+    let name = lookup.name.unwrap_or_default().trim().to_owned();
+    let mut page = Home {
+        name,
+        error: None,
+        state: UserState::NotAsked,
+        csrf: state.csrf.token(session.id),
+    };
+    let mut status = StatusCode::OK;
+    if !page.name.is_empty() {
+        match validate_name(&page.name) {
+            Err(error) => {
+                page.error = Some(error);
+                status = StatusCode::BAD_REQUEST;
+            }
+            Ok(()) => {
+                let user = user_service::read::find_user(&state.users, &page.name)
+                    .await
+                    .map_err(|error| unavailable("the users", &error))?;
+                page.state = match user {
+                    None => UserState::Unknown,
+                    Some(user) if user.deleting => UserState::Deleting,
+                    Some(user) => user.locker.map_or(UserState::NoLocker, UserState::Holds),
+                };
+            }
+        }
+    }
+    Ok(session.attach(html(&page, status)))
+}
+
+pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
+    let home = warp::path::end()
+        .and(warp::get())
+        .and(warp::query::<Lookup>())
+        .and(session(SESSION_COOKIE))
+        .and(with_state(state.clone()))
+        .and_then(home);
+    let users = warp::path!("users")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and_then(|state: Arc<State>| async move {
+            let users = user_service::read::users(&state.users)
+                .await
+                .map_err(|error| unavailable("the users", &error))?;
+            Ok::<_, Rejection>(html(&UsersPage { users }, StatusCode::OK))
+        });
+    let lockers = warp::path!("lockers")
+        .and(warp::get())
+        .and(session(SESSION_COOKIE))
+        .and(with_state(state.clone()))
+        .and_then(|session: Session, state: Arc<State>| async move {
+            let lockers = locker_service::store::all_lockers(&state.lockers)
+                .await
+                .map_err(|error| unavailable("the lockers", &error))?;
+            let free = lockers
+                .iter()
+                .filter(|locker| locker.holder.is_none())
+                .count();
+            let page = LockersPage {
+                lockers,
+                free,
+                csrf: state.csrf.token(session.id),
+            };
+            Ok::<_, Rejection>(session.attach(html(&page, StatusCode::OK)))
+        });
+    let api_users = warp::path!("api" / "users")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and_then(|state: Arc<State>| async move {
+            let users = user_service::read::users(&state.users)
+                .await
+                .map_err(|error| unavailable("the users", &error))?;
+            Ok::<_, Rejection>(warp::reply::json(&users).into_response())
+        });
+    let api_lockers = warp::path!("api" / "lockers")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and_then(|state: Arc<State>| async move {
+            let lockers = locker_service::store::all_lockers(&state.lockers)
+                .await
+                .map_err(|error| unavailable("the lockers", &error))?;
+            let view: Vec<HashMap<&str, Option<&str>>> = lockers
+                .iter()
+                .map(|locker| {
+                    HashMap::from([
+                        ("code", Some(locker.code.as_str())),
+                        ("location", Some(locker.location.as_str())),
+                        ("holder", locker.holder.as_deref()),
+                    ])
+                })
+                .collect();
+            Ok::<_, Rejection>(warp::reply::json(&view).into_response())
+        });
+    let api_reconcile = warp::path!("api" / "reconcile")
+        .and(warp::get())
+        .and(with_state(state))
+        .and_then(|state: Arc<State>| async move {
+            let report = reconcile::check(&state.users, &state.lockers)
+                .await
+                .map_err(|error| unavailable("the stores", &error))?;
+            Ok::<_, Rejection>(warp::reply::json(&report).into_response())
+        });
+    home.or(users)
+        .unify()
+        .or(lockers)
+        .unify()
+        .or(api_users)
+        .unify()
+        .or(api_lockers)
+        .unify()
+        .or(api_reconcile)
+        .unify()
+        .boxed()
+}

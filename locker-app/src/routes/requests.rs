@@ -1,0 +1,185 @@
+//! `GET /requests/{id}?sig=...`: a request's status, pending until its outcome has been
+//! projected, then the outcome in words; the page polls `GET /api/requests/{id}?sig=...`
+//! (or, without JavaScript, refreshes itself) until then. The signature proves that this
+//! locker-app sent the request, so a made-up id is not shown as pending forever.
+
+use std::sync::Arc;
+
+use askama::Template;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+use warren_service_kit::web::{Refusal, html};
+
+use super::{State, with_state};
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub request_id: Uuid,
+    pub pending: bool,
+    pub outcome: Option<String>,
+    pub locker: Option<String>,
+    pub message: String,
+    /// Where the user goes next.
+    pub next: String,
+}
+
+#[derive(Template)]
+#[template(path = "request.html")]
+struct RequestPage {
+    status: Status,
+    api_url: String,
+}
+
+#[derive(Deserialize)]
+struct Signature {
+    sig: Option<String>,
+}
+
+/// The link to a request's status page.
+pub fn link(state: &State, request_id: Uuid) -> String {
+    format!(
+        "/requests/{request_id}?sig={}",
+        state.links.sign(request_id.as_bytes())
+    )
+}
+
+fn home_of(name: &str) -> String {
+    let encoded: String = url_encode(name);
+    format!("/?name={encoded}")
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (byte as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// The outcome in words.
+fn describe(kind: &str, outcome: &str, name: &str, locker: Option<&str>) -> String {
+    let locker = locker.unwrap_or("?");
+    match (kind, outcome) {
+        (_, "registered") => format!("{name} is registered."),
+        (_, "name-taken") => format!("The name {name} is taken."),
+        (_, "deleted") => format!("{name} was deleted."),
+        (_, "no-such-user") => format!("There is no user {name}."),
+        (_, "assigned") => format!("{name} got locker {locker}."),
+        (_, "none-free") => "No locker is free right now.".to_owned(),
+        (_, "already-holds") => format!("{name} already holds locker {locker}."),
+        (_, "released") => format!("{name} released locker {locker}."),
+        (_, "holds-none") => format!("{name} holds no locker."),
+        (_, "added") => format!("Locker {locker} was added."),
+        (_, "code-taken") => format!("There is already a locker {locker}."),
+        (kind, outcome) => format!("The {kind} request ended: {outcome}."),
+    }
+}
+
+/// Reads a request's status from the store that decides it.
+pub async fn status(state: &State, request_id: Uuid) -> anyhow::Result<Status> {
+    if let Some(request) = user_service::read::request(&state.users, request_id).await? {
+        let next = home_of(&request.name);
+        return Ok(match request.outcome {
+            Some(outcome) => Status {
+                request_id,
+                pending: false,
+                message: describe(
+                    &request.kind,
+                    &outcome,
+                    &request.name,
+                    request.locker.as_deref(),
+                ),
+                outcome: Some(outcome),
+                locker: request.locker,
+                next,
+            },
+            None => Status {
+                request_id,
+                pending: true,
+                outcome: None,
+                locker: None,
+                message: format!(
+                    "Pending: the {} request for {} is being handled.",
+                    request.kind, request.name
+                ),
+                next,
+            },
+        });
+    }
+    let decided = locker_service::store::request(&state.lockers, &request_id.to_string()).await?;
+    Ok(match decided {
+        Some(request) => Status {
+            request_id,
+            pending: false,
+            message: describe(
+                &request.kind,
+                &request.outcome,
+                request.user.as_deref().unwrap_or("?"),
+                request.locker.as_deref(),
+            ),
+            outcome: Some(request.outcome),
+            locker: request.locker,
+            next: "/lockers".to_owned(),
+        },
+        None => Status {
+            request_id,
+            pending: true,
+            outcome: None,
+            locker: None,
+            message: "Pending: your request is queued and will be handled as soon as it can be."
+                .to_owned(),
+            next: "/".to_owned(),
+        },
+    })
+}
+
+async fn checked_status(
+    id: String,
+    signature: Signature,
+    state: &State,
+) -> Result<Status, Rejection> {
+    let not_found = || Refusal::NotFound("there is no such request".into()).reject();
+    let request_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let signed = signature
+        .sig
+        .is_some_and(|sig| state.links.verify_signature(request_id.as_bytes(), &sig));
+    if !signed {
+        return Err(not_found());
+    }
+    status(state, request_id).await.map_err(|error| {
+        tracing::warn!(error = %format!("{error:#}"), "cannot read a request's status");
+        Refusal::Unavailable("the request's status cannot be read right now".into()).reject()
+    })
+}
+
+pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
+    let page = warp::path!("requests" / String)
+        .and(warp::get())
+        .and(warp::query::<Signature>())
+        .and(with_state(state.clone()))
+        .and_then(
+            |id: String, signature: Signature, state: Arc<State>| async move {
+                let status = checked_status(id, signature, &state).await?;
+                let api_url = format!("/api{}", link(&state, status.request_id));
+                Ok::<_, Rejection>(html(&RequestPage { status, api_url }, StatusCode::OK))
+            },
+        );
+    let api = warp::path!("api" / "requests" / String)
+        .and(warp::get())
+        .and(warp::query::<Signature>())
+        .and(with_state(state))
+        .and_then(
+            |id: String, signature: Signature, state: Arc<State>| async move {
+                let status = checked_status(id, signature, &state).await?;
+                Ok::<_, Rejection>(warp::reply::json(&status).into_response())
+            },
+        );
+    page.or(api).unify().boxed()
+}
