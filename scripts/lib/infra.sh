@@ -37,6 +37,8 @@ WARREN_DATABASES=(warren_votes warren_users warren_records)
 WARREN_OTHER_SECRETS=(
   "postgres:POSTGRES_PASSWORD"
   "vote-service-csrf:VOTE_SERVICE_CSRF_SECRET"
+  "locker-app-csrf:LOCKER_APP_CSRF_SECRET"
+  "record-service-csrf:RECORD_SERVICE_CSRF_SECRET"
 )
 
 # Progress and errors go to the terminal's stderr as it was when this file was sourced (fd 9),

@@ -30,7 +30,7 @@ service_field() {
 service_port() { service_field "$1" port; }
 
 services_start() {
-  local bin_dir=$1 entry name port database mongo password_var
+  local bin_dir=$1 entry name port database mongo password_var csrf_var
   for entry in "${WARREN_SERVICES[@]}"; do
     IFS=: read -r name port database mongo <<<"$entry"
     require_free_port "$port" "$name" "WARREN_SERVICES in scripts/lib/services.sh"
@@ -46,7 +46,9 @@ services_start() {
       vars+=("WARREN_POSTGRES__URL=$WARREN_POSTGRES_URL_BASE/$database" "WARREN_POSTGRES__PASSWORD=$POSTGRES_PASSWORD")
     fi
     if [ "$mongo" = 1 ]; then vars+=("WARREN_MONGO__URI=$WARREN_MONGO_URI"); fi
-    if [ "$name" = vote-service ]; then vars+=("WARREN_WEB__CSRF_SECRET=$VOTE_SERVICE_CSRF_SECRET"); fi
+    # Frontends sign their forms with a secret that outlives a restart.
+    csrf_var=$(echo "$name" | tr 'a-z-' 'A-Z_')_CSRF_SECRET
+    if [ -n "${!csrf_var:-}" ]; then vars+=("WARREN_WEB__CSRF_SECRET=${!csrf_var}"); fi
     log "starting $name on port $port"
     env "${vars[@]}" "$bin_dir/$name" >>"$WARREN_DATA_DIR/logs/$name.log" 2>&1 &
     echo $! >"$WARREN_DATA_DIR/$name.pid"

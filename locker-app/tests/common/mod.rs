@@ -1,0 +1,192 @@
+//! The locker app as the tests run it: user-service, locker-service and locker-app on a fresh
+//! vhost, PostgreSQL database and MongoDB database of the test cluster, driven through the web
+//! forms like a browser would.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use warren_messages::topology::{LOCKER_SERVICE_LOCKERS, USER_SERVICE_USERS};
+use warren_testkit::{
+    Running, broker_settings, mongo_database, postgres_database, spawn, vhost_with,
+};
+
+pub struct System {
+    pub app: Running,
+    pub users: Option<Running>,
+    pub lockers: Option<Running>,
+    pub vhost: String,
+    pub mongo: warren_service_kit::mongo::MongoSettings,
+    user_settings: user_service::configuration::Settings,
+    locker_settings: locker_service::configuration::Settings,
+}
+
+/// The whole locker app; the two consumers run only if asked (their schema and indexes are
+/// made either way).
+pub async fn system(users_running: bool, lockers_running: bool) -> System {
+    let vhost = vhost_with(&[USER_SERVICE_USERS, LOCKER_SERVICE_LOCKERS]).await;
+    let database = postgres_database().await;
+    let mongo = mongo_database();
+    let mut user_settings: user_service::configuration::Settings =
+        warren_testkit::settings(user_service::configuration::DEFAULTS);
+    user_settings.broker = broker_settings("user-service", &vhost);
+    user_settings.postgres = database.clone();
+    let mut locker_settings: locker_service::configuration::Settings =
+        warren_testkit::settings(locker_service::configuration::DEFAULTS);
+    locker_settings.broker = broker_settings("locker-service", &vhost);
+    locker_settings.mongo = mongo.clone();
+    let mut settings: locker_app::configuration::Settings =
+        warren_testkit::settings(locker_app::configuration::DEFAULTS);
+    settings.broker = broker_settings("locker-app", &vhost);
+    settings.postgres = database;
+    settings.mongo = mongo.clone();
+    let mut system = System {
+        app: spawn(locker_app::startup::build(settings).await.unwrap()),
+        users: None,
+        lockers: None,
+        vhost,
+        mongo,
+        user_settings,
+        locker_settings,
+    };
+    system.start_user_service().await;
+    if !users_running {
+        system.users.take().unwrap().stop().await;
+    }
+    system.start_locker_service().await;
+    if !lockers_running {
+        system.stop_locker_service().await;
+    }
+    system
+}
+
+impl System {
+    pub async fn start_user_service(&mut self) {
+        let application = user_service::startup::build(self.user_settings.clone()).await;
+        self.users = Some(spawn(application.unwrap()));
+    }
+
+    pub async fn start_locker_service(&mut self) {
+        let application = locker_service::startup::build(self.locker_settings.clone()).await;
+        self.lockers = Some(spawn(application.unwrap()));
+    }
+
+    pub async fn stop_locker_service(&mut self) {
+        if let Some(running) = self.lockers.take() {
+            running.stop().await;
+        }
+    }
+
+    pub async fn stop(self) {
+        self.app.stop().await;
+        for running in [self.users, self.lockers].into_iter().flatten() {
+            running.stop().await;
+        }
+    }
+
+    /// A new visitor with a session and its CSRF token.
+    pub async fn visitor(&self) -> Visitor {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let base = self.app.url("");
+        let page = client
+            .get(format!("{base}/lockers"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let marker = "name=\"csrf\" value=\"";
+        let start = page.find(marker).expect("the page has a form") + marker.len();
+        let token = page[start..].split('"').next().unwrap().to_owned();
+        Visitor {
+            client,
+            base,
+            token,
+        }
+    }
+}
+
+pub struct Visitor {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub token: String,
+}
+
+impl Visitor {
+    /// Posts a form with this visitor's CSRF token.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf", &self.token));
+        self.client
+            .post(format!("{}{path}", self.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Posts a form that must be accepted; returns the request's status page.
+    pub async fn act(&self, path: &str, fields: &[(&str, &str)]) -> String {
+        let response = self.post(path, fields).await;
+        let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|value| value.to_str().unwrap().to_owned());
+        assert_eq!(
+            status,
+            StatusCode::SEE_OTHER,
+            "{}",
+            response.text().await.unwrap()
+        );
+        location.unwrap()
+    }
+
+    /// The request's status as JSON, read once.
+    pub async fn status(&self, page: &str) -> Value {
+        self.get_json(&format!("/api{page}")).await
+    }
+
+    /// The request's outcome, once it has one.
+    pub async fn outcome(&self, page: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = self.status(page).await;
+            if status["pending"] == false {
+                return status;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the request stayed pending: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Sends a form and waits for its outcome.
+    pub async fn outcome_of(&self, path: &str, fields: &[(&str, &str)]) -> Value {
+        let page = self.act(path, fields).await;
+        self.outcome(&page).await
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn reconcile(&self) -> Value {
+        self.get_json("/api/reconcile").await
+    }
+}
