@@ -122,8 +122,8 @@ impl Session {
             .await;
     }
 
-    /// Clicks the first element matching the CSS `selector`.
-    pub async fn click(&self, selector: &str) {
+    /// The WebDriver id of the first element matching the CSS `selector`.
+    async fn element(&self, selector: &str) -> String {
         let element = self
             .call(
                 reqwest::Method::POST,
@@ -131,7 +131,7 @@ impl Session {
                 Some(json!({ "using": "css selector", "value": selector })),
             )
             .await;
-        let id = element
+        element
             .as_object()
             .unwrap()
             .values()
@@ -139,11 +139,33 @@ impl Session {
             .unwrap()
             .as_str()
             .unwrap()
-            .to_owned();
+            .to_owned()
+    }
+
+    /// Clicks the first element matching the CSS `selector`.
+    pub async fn click(&self, selector: &str) {
+        let id = self.element(selector).await;
         self.call(
             reqwest::Method::POST,
             &format!("/element/{id}/click"),
             Some(json!({})),
+        )
+        .await;
+    }
+
+    /// Types `text` into the first element matching `selector`, after clearing it.
+    pub async fn fill(&self, selector: &str, text: &str) {
+        let id = self.element(selector).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/clear"),
+            Some(json!({})),
+        )
+        .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
         )
         .await;
     }

@@ -82,6 +82,17 @@ fn describe(kind: &str, outcome: &str, name: &str, locker: Option<&str>) -> Stri
     }
 }
 
+/// What a pending request asked for, in words.
+fn pending(kind: &str, name: &str) -> String {
+    match kind {
+        "register" => format!("the registration of {name}"),
+        "delete" => format!("the deletion of {name}"),
+        "request" => format!("the locker request for {name}"),
+        "release" => format!("the release of {name}'s locker"),
+        other => format!("the {other} request for {name}"),
+    }
+}
+
 /// Reads a request's status from the store that decides it.
 pub async fn status(state: &State, request_id: Uuid) -> anyhow::Result<Status> {
     if let Some(request) = user_service::read::request(&state.users, request_id).await? {
