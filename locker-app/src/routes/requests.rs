@@ -117,8 +117,8 @@ pub async fn status(state: &State, request_id: Uuid) -> anyhow::Result<Status> {
                 outcome: None,
                 locker: None,
                 message: format!(
-                    "Pending: the {} request for {} is being handled.",
-                    request.kind, request.name
+                    "Pending: {} is being handled.",
+                    pending(&request.kind, &request.name)
                 ),
                 next,
             },
