@@ -1,8 +1,12 @@
-//! Builds record-service from its settings.
+//! Builds record-service from its settings: the recorder's pages and API, and the projection
+//! of record events into PostgreSQL, which runs as a task of the same process.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use warren_messages::Broker;
+use warren_messages::topology::RECORD_SERVICE_RECORDS;
+use warren_messages::{Broker, Consumer, Publisher};
+use warren_service_kit::web::Csrf;
 use warren_service_kit::{
     Application,
     ops::{self, Readiness},
@@ -10,22 +14,55 @@ use warren_service_kit::{
 };
 
 use crate::configuration::Settings;
+use crate::consumers::records::RecordProjection;
+use crate::routes::{self, State};
+use crate::weather::WeatherClient;
 
 /// The service's name: its broker user, connection name and log field.
 pub const SERVICE: &str = "record-service";
 
-/// Connects what it needs lazily and binds the HTTP listener (port 0 picks a free one).
+/// Migrates the records database, then binds the HTTP listener and prepares the consumer.
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     ops::install_metrics();
+    // reqwest speaks TLS through rustls with the ring provider (the one the MongoDB driver
+    // already brings); a second install by another service in the same process is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let broker = Arc::new(Broker::new(settings.broker.clone(), SERVICE)?);
-    let mut readiness = Readiness::new();
     let pool = postgres::pool(&settings.postgres)?;
     postgres::migrate(&pool, migrations()).await?;
-    readiness = readiness.with_postgres(pool);
-    Application::bind(SERVICE, &settings.http, broker, readiness).await
+    let readiness = Readiness::new().with_postgres(pool.clone());
+    let consumer = Consumer::new(
+        broker.clone(),
+        RECORD_SERVICE_RECORDS,
+        RecordProjection::new(pool.clone()),
+        settings.consumer.clone(),
+    );
+    let state = Arc::new(State {
+        pool,
+        publisher: Publisher::new(broker.clone()),
+        weather: WeatherClient::new(settings.weather.clone())?,
+        csrf: Csrf::from_settings(&settings.web.csrf_secret, "warren-records"),
+        seals: Csrf::from_settings(&settings.web.csrf_secret, "warren-record-observation"),
+        max_body_bytes: settings.web.max_body_bytes,
+        settle: Duration::from_millis(settings.web.settle_ms),
+    });
+    Ok(
+        Application::bind(SERVICE, &settings.http, broker, readiness)
+            .await?
+            .with_routes(routes::routes(state))
+            .with_task(move |stopping| consumer.run(stopping.wait())),
+    )
 }
 
-/// The database migrations this service owns, after the shared exactly-once table.
+/// The shared exactly-once table, then this service's own tables.
 fn migrations() -> refinery::Runner {
-    refinery::Runner::new(&warren_messages::exactly_once::migrations())
+    let mut migrations = warren_messages::exactly_once::migrations();
+    migrations.push(
+        refinery::Migration::unapplied(
+            "V2__records",
+            include_str!("../migrations/V2__records.sql"),
+        )
+        .expect("the records migration has a valid name"),
+    );
+    refinery::Runner::new(&migrations)
 }

@@ -1,0 +1,250 @@
+//! Recording and deleting: `POST /records` (the Record button: publishes exactly the
+//! observation the page showed, signed by this service), `GET /records` (newest first),
+//! `POST /records/{id}/delete`; and `GET`/`POST /api/records`, `DELETE /api/records/{id}`.
+//! Each publish waits for the broker's confirm; the page then waits, for a bounded time, until
+//! the read model shows the change, and says so if it does not yet.
+
+use std::sync::Arc;
+
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderMap, StatusCode};
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+use warren_messages::events::records::{RecordDeleted, WeatherRecorded};
+use warren_messages::{Envelope, Event};
+use warren_service_kit::web::{Refusal, Session, form_post, html, session, verified_session};
+
+use super::{SESSION_COOKIE, Sealed, State, json_refusal, see_other, settled, unseal, with_state};
+use crate::startup::SERVICE;
+use crate::storage::{self, Record};
+
+#[derive(Debug, Deserialize)]
+struct RecordForm {
+    csrf: Option<String>,
+    observation: Option<String>,
+    sig: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteForm {
+    csrf: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Notice {
+    recorded: Option<Uuid>,
+    deleted: Option<Uuid>,
+}
+
+#[derive(Template)]
+#[template(path = "records.html")]
+struct RecordsPage {
+    records: Vec<Record>,
+    notice: Option<String>,
+    /// The page refreshes itself until the change it reports shows.
+    waiting: bool,
+    csrf: String,
+}
+
+async fn publish<E: Event>(state: &State, payload: E) -> Result<(), Refusal> {
+    let envelope = Envelope::new(SERVICE, payload);
+    state.publisher.publish(&envelope).await.map_err(|error| {
+        tracing::warn!(%error, message_id = %envelope.message_id, "not confirmed by the broker");
+        Refusal::Unavailable(format!(
+            "nothing was changed: the message was not confirmed ({error}); please try again"
+        ))
+    })
+}
+
+async fn record(state: &State, sealed: &Sealed) -> Result<(Uuid, bool), Refusal> {
+    let (record_id, observation) = unseal(
+        state,
+        Some(sealed.observation.as_str()),
+        Some(sealed.sig.as_str()),
+    )?;
+    publish(
+        state,
+        WeatherRecorded {
+            record_id,
+            observation,
+        },
+    )
+    .await?;
+    Ok((record_id, settled(state, record_id, true).await))
+}
+
+async fn delete(state: &State, record_id: Uuid) -> Result<bool, Refusal> {
+    publish(state, RecordDeleted { record_id }).await?;
+    Ok(settled(state, record_id, false).await)
+}
+
+fn unreadable(error: &anyhow::Error) -> Refusal {
+    tracing::warn!(error = %format!("{error:#}"), "cannot read the records");
+    Refusal::Unavailable("the records cannot be read right now; please try again".into())
+}
+
+async fn list_page(
+    notice: Notice,
+    session: Session,
+    state: Arc<State>,
+) -> Result<Response, Rejection> {
+    let records = storage::list(&state.pool)
+        .await
+        .map_err(|error| unreadable(&error).reject())?;
+    let shown = |id: Uuid| records.iter().any(|record| record.record_id == id);
+    // A record deleted since it was recorded has nothing left to wait for.
+    let gone = match notice.recorded {
+        Some(id) if !shown(id) => storage::was_deleted(&state.pool, id)
+            .await
+            .map_err(|error| unreadable(&error).reject())?,
+        _ => false,
+    };
+    let (notice, waiting) = match (notice.recorded, notice.deleted) {
+        (Some(_), _) if gone => (None, false),
+        (Some(id), _) if shown(id) => (Some("Recorded.".to_owned()), false),
+        (Some(_), _) => (
+            Some(
+                "Your record was accepted and is being saved; it will show here in a moment."
+                    .to_owned(),
+            ),
+            true,
+        ),
+        (None, Some(id)) if shown(id) => (
+            Some("The record is being deleted; it will go from this list in a moment.".to_owned()),
+            true,
+        ),
+        (None, Some(_)) => (Some("Deleted.".to_owned()), false),
+        (None, None) => (None, false),
+    };
+    let page = RecordsPage {
+        records,
+        notice,
+        waiting,
+        csrf: state.csrf.token(session.id),
+    };
+    Ok(session.attach(html(&page, StatusCode::OK)))
+}
+
+fn json_content_type(headers: &HeaderMap) -> bool {
+    headers
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
+    let limit = state.max_body_bytes;
+    let record_form = warp::path!("records")
+        .and(form_post(limit))
+        .and(warp::cookie::optional::<String>(SESSION_COOKIE))
+        .and(warp::body::form::<RecordForm>())
+        .and(with_state(state.clone()))
+        .and_then(
+            |cookie: Option<String>, form: RecordForm, state: Arc<State>| async move {
+                verified_session(&state.csrf, cookie.as_deref(), form.csrf.as_deref())
+                    .map_err(Refusal::reject)?;
+                let sealed = Sealed {
+                    observation: form.observation.unwrap_or_default(),
+                    sig: form.sig.unwrap_or_default(),
+                };
+                let (record_id, _) = record(&state, &sealed).await.map_err(Refusal::reject)?;
+                Ok::<_, Rejection>(see_other(&format!("/records?recorded={record_id}")))
+            },
+        );
+    let delete_form = warp::path!("records" / Uuid / "delete")
+        .and(form_post(limit))
+        .and(warp::cookie::optional::<String>(SESSION_COOKIE))
+        .and(warp::body::form::<DeleteForm>())
+        .and(with_state(state.clone()))
+        .and_then(
+            |record_id: Uuid, cookie: Option<String>, form: DeleteForm, state: Arc<State>| async move {
+                verified_session(&state.csrf, cookie.as_deref(), form.csrf.as_deref())
+                    .map_err(Refusal::reject)?;
+                delete(&state, record_id).await.map_err(Refusal::reject)?;
+                Ok::<_, Rejection>(see_other(&format!("/records?deleted={record_id}")))
+            },
+        );
+    let list = warp::path!("records")
+        .and(warp::get())
+        .and(warp::query::<Notice>())
+        .and(session(SESSION_COOKIE))
+        .and(with_state(state.clone()))
+        .and_then(list_page);
+    let api_list = warp::path!("api" / "records")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and_then(|state: Arc<State>| async move {
+            Ok::<_, Rejection>(match storage::list(&state.pool).await {
+                Ok(records) => warp::reply::json(&records).into_response(),
+                Err(error) => json_refusal(&unreadable(&error)),
+            })
+        });
+    // JSON only: a cross-site form cannot send it without the browser asking first.
+    let api_record = warp::path!("api" / "records")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(limit))
+        .and(warp::header::headers_cloned())
+        .and(warp::body::bytes())
+        .and(with_state(state.clone()))
+        .and_then(
+            |headers: HeaderMap, body: bytes::Bytes, state: Arc<State>| async move {
+                if !json_content_type(&headers) {
+                    return Ok::<_, Rejection>(json_refusal(&Refusal::UnsupportedMediaType));
+                }
+                let Ok(sealed) = serde_json::from_slice::<Sealed>(&body) else {
+                    return Ok(json_refusal(&Refusal::BadRequest(
+                        "send {\"observation\": ..., \"sig\": ...} as /api/search gave them".into(),
+                    )));
+                };
+                Ok(match record(&state, &sealed).await {
+                    Ok((record_id, stored)) => warp::reply::with_status(
+                        warp::reply::json(
+                            &serde_json::json!({ "record_id": record_id, "stored": stored }),
+                        ),
+                        if stored {
+                            StatusCode::CREATED
+                        } else {
+                            StatusCode::ACCEPTED
+                        },
+                    )
+                    .into_response(),
+                    Err(refusal) => json_refusal(&refusal),
+                })
+            },
+        );
+    let api_delete = warp::path!("api" / "records" / Uuid)
+        .and(warp::delete())
+        .and(with_state(state))
+        .and_then(|record_id: Uuid, state: Arc<State>| async move {
+            Ok::<_, Rejection>(match delete(&state, record_id).await {
+                Ok(gone) => warp::reply::with_status(
+                    warp::reply::json(
+                        &serde_json::json!({ "record_id": record_id, "deleted": gone }),
+                    ),
+                    if gone {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::ACCEPTED
+                    },
+                )
+                .into_response(),
+                Err(refusal) => json_refusal(&refusal),
+            })
+        });
+    record_form
+        .or(delete_form)
+        .unify()
+        .or(list)
+        .unify()
+        .or(api_list)
+        .unify()
+        .or(api_record)
+        .unify()
+        .or(api_delete)
+        .unify()
+        .boxed()
+}

@@ -1,0 +1,155 @@
+//! `GET /?city=...[&place=ID]`: the weather for a city; when several places share the name,
+//! the user picks one. `GET /api/search` answers the same as JSON, with the sealed observation
+//! that `POST /api/records` takes.
+
+use std::sync::Arc;
+
+use askama::Template;
+use serde::{Deserialize, Serialize};
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+use warren_messages::events::records::Observation;
+use warren_service_kit::web::{Refusal, Session, html, session};
+
+use super::{SESSION_COOKIE, Sealed, State, json_refusal, seal, with_state};
+use crate::weather::{Place, WeatherError, icon};
+
+#[derive(Debug, Deserialize)]
+struct Query {
+    city: Option<String>,
+    place: Option<i64>,
+}
+
+/// The weather as a page shows it.
+#[derive(Debug, Serialize)]
+pub struct Shown {
+    pub observation: Observation,
+    pub sealed: Sealed,
+    pub icon: &'static str,
+    pub temperature: String,
+    pub local_time: String,
+}
+
+/// What a search found: nothing asked, a choice of places, or the weather at one.
+enum Found {
+    Nothing,
+    Places(Vec<Place>),
+    Weather(Box<Shown>),
+}
+
+#[derive(Template)]
+#[template(path = "search.html")]
+struct SearchPage {
+    city: String,
+    error: Option<String>,
+    places: Vec<Place>,
+    shown: Option<Shown>,
+    csrf: String,
+}
+
+const MAX_CITY_CHARS: usize = 100;
+
+fn refusal(error: WeatherError) -> Refusal {
+    match error {
+        WeatherError::NotFound(_) => Refusal::NotFound(error.to_string()),
+        WeatherError::Unavailable(_) | WeatherError::Slow(_) => {
+            Refusal::Unavailable(format!("{error}; please try again later"))
+        }
+    }
+}
+
+async fn find(state: &State, query: &Query) -> Result<(String, Found), Refusal> {
+    let city = query.city.as_deref().unwrap_or_default().trim().to_owned();
+    if city.is_empty() {
+        return Ok((city, Found::Nothing));
+    }
+    if city.chars().count() > MAX_CITY_CHARS || city.chars().any(char::is_control) {
+        return Err(Refusal::BadRequest(format!(
+            "a city name has at most {MAX_CITY_CHARS} characters and no control characters"
+        )));
+    }
+    let places = state.weather.search(&city).await.map_err(refusal)?;
+    let place = match (query.place, places.len()) {
+        (Some(id), _) => places
+            .iter()
+            .find(|place| place.id == id)
+            .ok_or_else(|| Refusal::NotFound(format!("no place called {city:?} has the id {id}")))?
+            .clone(),
+        (None, 1) => places[0].clone(),
+        (None, _) => return Ok((city, Found::Places(places))),
+    };
+    let observation = state.weather.current(&place).await.map_err(refusal)?;
+    let shown = Shown {
+        sealed: seal(state, &observation),
+        icon: icon(observation.weather_code, observation.is_day),
+        temperature: format!("{:.1}", observation.temperature_c),
+        local_time: observation.local_time.replace('T', " "),
+        observation,
+    };
+    Ok((city, Found::Weather(Box::new(shown))))
+}
+
+async fn page(query: Query, session: Session, state: Arc<State>) -> Result<Response, Rejection> {
+    let mut page = SearchPage {
+        city: query.city.clone().unwrap_or_default(),
+        error: None,
+        places: Vec::new(),
+        shown: None,
+        csrf: state.csrf.token(session.id),
+    };
+    let status = match find(&state, &query).await {
+        Ok((_, Found::Nothing)) => StatusCode::OK,
+        Ok((_, Found::Places(places))) => {
+            page.places = places;
+            StatusCode::OK
+        }
+        Ok((_, Found::Weather(shown))) => {
+            page.shown = Some(*shown);
+            StatusCode::OK
+        }
+        Err(refusal) => {
+            page.error = Some(refusal.to_string());
+            refusal.status()
+        }
+    };
+    Ok(session.attach(html(&page, status)))
+}
+
+async fn api(query: Query, state: Arc<State>) -> Result<Response, Rejection> {
+    Ok(match find(&state, &query).await {
+        Ok((_, Found::Nothing)) => {
+            json_refusal(&Refusal::BadRequest("name a city: ?city=...".into()))
+        }
+        Ok((_, Found::Places(places))) => {
+            let places: Vec<serde_json::Value> = places
+                .iter()
+                .map(|place| {
+                    serde_json::json!({
+                        "id": place.id, "name": place.name, "region": place.admin1,
+                        "country": place.country, "label": place.label(),
+                    })
+                })
+                .collect();
+            warp::reply::json(&serde_json::json!({ "places": places })).into_response()
+        }
+        Ok((_, Found::Weather(shown))) => warp::reply::json(&shown).into_response(),
+        Err(refusal) => json_refusal(&refusal),
+    })
+}
+
+pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
+    let page = warp::path::end()
+        .and(warp::get())
+        .and(warp::query::<Query>())
+        .and(session(SESSION_COOKIE))
+        .and(with_state(state.clone()))
+        .and_then(page);
+    let api = warp::path!("api" / "search")
+        .and(warp::get())
+        .and(warp::query::<Query>())
+        .and(with_state(state))
+        .and_then(api);
+    page.or(api).unify().boxed()
+}
