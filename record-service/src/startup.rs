@@ -24,9 +24,6 @@ pub const SERVICE: &str = "record-service";
 /// Migrates the records database, then binds the HTTP listener and prepares the consumer.
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     ops::install_metrics();
-    // reqwest speaks TLS through rustls with the ring provider (the one the MongoDB driver
-    // already brings); a second install by another service in the same process is harmless.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let broker = Arc::new(Broker::new(settings.broker.clone(), SERVICE)?);
     let pool = postgres::pool(&settings.postgres)?;
     postgres::migrate(&pool, migrations()).await?;

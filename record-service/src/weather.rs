@@ -24,7 +24,7 @@ pub struct WeatherSettings {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WeatherError {
-    #[error("no place called {0:?} was found")]
+    #[error("no place called {0} was found")]
     NotFound(String),
     #[error("the weather service cannot be reached right now ({0})")]
     Unavailable(String),

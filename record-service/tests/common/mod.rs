@@ -1,0 +1,154 @@
+//! The weather recorder as the tests run it: record-service on a fresh vhost and database of
+//! the test cluster, with a local stand-in for Open-Meteo that serves the committed fixtures.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use warp::Filter;
+use warp::http::StatusCode;
+use warp::reply::Reply;
+use warren_messages::topology::RECORD_SERVICE_RECORDS;
+use warren_testkit::{Running, broker_settings, postgres_database, spawn, vhost_with};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/open-meteo"
+    ))
+}
+
+fn fixture(path: &str) -> Option<String> {
+    std::fs::read_to_string(fixtures().join(path)).ok()
+}
+
+fn json(body: String, status: StatusCode) -> warp::reply::Response {
+    warp::reply::with_status(
+        warp::reply::with_header(body, "content-type", "application/json"),
+        status,
+    )
+    .into_response()
+}
+
+/// A stand-in for Open-Meteo's geocoding and forecast APIs, answering from the fixtures; each
+/// answer comes after `delay` (a slow provider).
+pub struct StandIn {
+    pub url: String,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl StandIn {
+    pub async fn start(delay: Duration) -> Self {
+        let search = warp::path!("v1" / "search")
+            .and(warp::query::<HashMap<String, String>>())
+            .map(|query: HashMap<String, String>| {
+                let name = query
+                    .get("name")
+                    .cloned()
+                    .unwrap_or_default()
+                    .to_lowercase();
+                let body = fixture(&format!("geocoding/{name}.json"))
+                    .unwrap_or_else(|| fixture("geocoding/no-results.json").unwrap());
+                json(body, StatusCode::OK)
+            });
+        let forecast = warp::path!("v1" / "forecast")
+            .and(warp::query::<HashMap<String, String>>())
+            .map(|query: HashMap<String, String>| {
+                let at = format!(
+                    "{}_{}",
+                    query.get("latitude").cloned().unwrap_or_default(),
+                    query.get("longitude").cloned().unwrap_or_default()
+                );
+                match fixture(&format!("forecast/{at}.json")) {
+                    Some(body) => json(body, StatusCode::OK),
+                    None => json(
+                        r#"{"error": true, "reason": "Latitude must be in range of -90 to 90°."}"#
+                            .to_owned(),
+                        StatusCode::BAD_REQUEST,
+                    ),
+                }
+            });
+        let routes = warp::any()
+            .and_then(move || async move {
+                tokio::time::sleep(delay).await;
+                Ok::<_, std::convert::Infallible>(())
+            })
+            .untuple_one()
+            .and(search.or(forecast).unify());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = warp::serve(routes).incoming(listener).run();
+        StandIn {
+            url: format!("http://{address}"),
+            _task: tokio::spawn(server),
+        }
+    }
+}
+
+/// A base URL where nothing listens: the provider is down.
+pub fn nowhere() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{address}")
+}
+
+pub fn weather_settings(url: &str, timeout_ms: u64) -> record_service::weather::WeatherSettings {
+    record_service::weather::WeatherSettings {
+        geocoding_url: url.to_owned(),
+        forecast_url: url.to_owned(),
+        timeout_ms,
+        max_places: 10,
+    }
+}
+
+pub struct System {
+    pub service: Running,
+    pub vhost: String,
+    pub stand_in: Option<StandIn>,
+}
+
+/// record-service against `provider` (a stand-in serving the fixtures by default).
+pub async fn system_with(provider: Option<String>) -> System {
+    let stand_in = match provider {
+        Some(_) => None,
+        None => Some(StandIn::start(Duration::ZERO).await),
+    };
+    let url = provider.unwrap_or_else(|| stand_in.as_ref().unwrap().url.clone());
+    let vhost = vhost_with(&[RECORD_SERVICE_RECORDS]).await;
+    let mut settings: record_service::configuration::Settings =
+        warren_testkit::settings(record_service::configuration::DEFAULTS);
+    settings.broker = broker_settings("record-service", &vhost);
+    settings.postgres = postgres_database().await;
+    settings.weather = weather_settings(&url, 2_000);
+    let service = spawn(record_service::startup::build(settings).await.unwrap());
+    System {
+        service,
+        vhost,
+        stand_in,
+    }
+}
+
+pub async fn system() -> System {
+    system_with(None).await
+}
+
+/// A client with a session, like a browser.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of the hidden input `name` in `page`.
+pub fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
