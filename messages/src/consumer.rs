@@ -71,6 +71,43 @@ pub enum Outcome {
     Poison(String),
 }
 
+/// The usual shape of a handler: checks each message of `batch`, hands the valid ones to
+/// `apply` together (one transaction), and gives every message its outcome. An invalid message
+/// is poison; the valid ones are done, or all retried later if `apply` failed.
+pub async fn apply_valid<'a, M, F, Fut>(
+    batch: &'a [M],
+    check: impl Fn(&M) -> Result<(), String>,
+    apply: F,
+) -> Vec<Outcome>
+where
+    F: FnOnce(Vec<&'a M>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let verdicts: Vec<Result<(), String>> = batch.iter().map(check).collect();
+    let valid: Vec<&M> = batch
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, verdict)| verdict.is_ok())
+        .map(|(message, _)| message)
+        .collect();
+    let applied = if valid.is_empty() {
+        Ok(())
+    } else {
+        apply(valid).await
+    };
+    if let Err(error) = &applied {
+        tracing::warn!(error = %format!("{error:#}"), "cannot apply a batch; will retry");
+    }
+    verdicts
+        .into_iter()
+        .map(|verdict| match (verdict, &applied) {
+            (Err(reason), _) => Outcome::Poison(reason),
+            (Ok(()), Ok(())) => Outcome::Done,
+            (Ok(()), Err(error)) => Outcome::RetryLater(format!("{error:#}")),
+        })
+        .collect()
+}
+
 /// A message type a queue carries: one event, or an enum of several.
 pub trait Decode: Sized + Send + Sync + 'static {
     fn decode(body: &[u8]) -> Result<Self, DecodeError>;

@@ -184,6 +184,20 @@ impl Session {
         value.as_str().unwrap_or_default().to_owned()
     }
 
+    /// Waits (up to 20 s) until the first element matching `selector` holds `expected`;
+    /// panics with what it holds instead.
+    pub async fn shows(&self, selector: &str, expected: &str) {
+        let shown = crate::eventually(std::time::Duration::from_secs(20), || async {
+            self.text(selector).await.contains(expected)
+        })
+        .await;
+        assert!(
+            shown,
+            "{selector} shows {:?}, not {expected:?}",
+            self.text(selector).await
+        );
+    }
+
     /// Saves a PNG of the window as `target/screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         use base64::Engine;

@@ -5,6 +5,7 @@
 use deadpool_postgres::Pool;
 use tokio_postgres::Transaction;
 use uuid::Uuid;
+use warren_messages::consumer::apply_valid;
 use warren_messages::events::records::{RecordDeleted, WeatherRecorded};
 use warren_messages::{Handler, Outcome, exactly_once, one_of};
 
@@ -112,28 +113,9 @@ async fn apply(transaction: &Transaction<'_>, message: &Incoming) -> anyhow::Res
 impl Handler<Incoming> for RecordProjection {
     #[tracing::instrument(skip_all, fields(batch = batch.len()))]
     async fn handle(&self, batch: &[Incoming]) -> Vec<Outcome> {
-        let verdicts: Vec<Result<(), String>> = batch.iter().map(Incoming::validate).collect();
-        let valid: Vec<&Incoming> = batch
-            .iter()
-            .zip(&verdicts)
-            .filter(|(_, verdict)| verdict.is_ok())
-            .map(|(message, _)| message)
-            .collect();
-        let applied = if valid.is_empty() {
-            Ok(())
-        } else {
+        apply_valid(batch, Incoming::validate, |valid| async move {
             self.apply(&valid).await
-        };
-        if let Err(error) = &applied {
-            tracing::warn!(error = %format!("{error:#}"), "cannot apply records; will retry");
-        }
-        verdicts
-            .into_iter()
-            .map(|verdict| match (verdict, &applied) {
-                (Err(reason), _) => Outcome::Poison(reason),
-                (Ok(()), Ok(())) => Outcome::Done,
-                (Ok(()), Err(error)) => Outcome::RetryLater(format!("{error:#}")),
-            })
-            .collect()
+        })
+        .await
     }
 }

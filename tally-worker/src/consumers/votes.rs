@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use uuid::Uuid;
+use warren_messages::consumer::apply_valid;
 use warren_messages::events::votes::VoteCast;
 use warren_messages::{Envelope, Handler, Outcome, exactly_once};
 
@@ -99,30 +100,12 @@ impl VoteProjection {
 impl Handler<Envelope<VoteCast>> for VoteProjection {
     #[tracing::instrument(skip_all, fields(batch = batch.len()))]
     async fn handle(&self, batch: &[Envelope<VoteCast>]) -> Vec<Outcome> {
-        let verdicts: Vec<Result<(), String>> =
-            batch.iter().map(|vote| validate(&vote.payload)).collect();
-        let valid: Vec<&Envelope<VoteCast>> = batch
-            .iter()
-            .zip(&verdicts)
-            .filter(|(_, verdict)| verdict.is_ok())
-            .map(|(vote, _)| vote)
-            .collect();
-        let applied = if valid.is_empty() {
-            Ok(())
-        } else {
-            self.apply(&valid).await
-        };
-        if let Err(error) = &applied {
-            tracing::warn!(error = %format!("{error:#}"), "cannot apply votes; will retry");
-        }
-        verdicts
-            .into_iter()
-            .map(|verdict| match (verdict, &applied) {
-                (Err(reason), _) => Outcome::Poison(reason),
-                (Ok(()), Ok(())) => Outcome::Done,
-                (Ok(()), Err(error)) => Outcome::RetryLater(format!("{error:#}")),
-            })
-            .collect()
+        apply_valid(
+            batch,
+            |vote| validate(&vote.payload),
+            |valid| async move { self.apply(&valid).await },
+        )
+        .await
     }
 }
 

@@ -11,6 +11,7 @@
 use deadpool_postgres::Pool;
 use tokio_postgres::Transaction;
 use uuid::Uuid;
+use warren_messages::consumer::apply_valid;
 use warren_messages::events::lockers::{
     LockerAssigned, LockerReleaseRequested, LockerReleased, LockerRequested, LockerUnavailable,
     Unavailability,
@@ -94,34 +95,15 @@ impl UserDesk {
 impl Handler<Incoming> for UserDesk {
     #[tracing::instrument(skip_all, fields(batch = batch.len()))]
     async fn handle(&self, batch: &[Incoming]) -> Vec<Outcome> {
-        let verdicts: Vec<Result<(), String>> = batch
-            .iter()
-            .map(|message| validate_name(message.user()))
-            .collect();
-        let valid: Vec<&Incoming> = batch
-            .iter()
-            .zip(&verdicts)
-            .filter(|(_, verdict)| verdict.is_ok())
-            .map(|(message, _)| message)
-            .collect();
-        let mut result = Ok(());
-        if !valid.is_empty() {
-            result = self.apply(&valid).await;
-        }
-        if result.is_ok() {
-            result = outbox::flush(&self.pool, &self.publisher).await;
-        }
-        if let Err(error) = &result {
-            tracing::warn!(error = %format!("{error:#}"), "cannot apply user requests; will retry");
-        }
-        verdicts
-            .into_iter()
-            .map(|verdict| match (verdict, &result) {
-                (Err(reason), _) => Outcome::Poison(reason),
-                (Ok(()), Ok(())) => Outcome::Done,
-                (Ok(()), Err(error)) => Outcome::RetryLater(format!("{error:#}")),
-            })
-            .collect()
+        apply_valid(
+            batch,
+            |message| validate_name(message.user()),
+            |valid| async move {
+                self.apply(&valid).await?;
+                outbox::flush(&self.pool, &self.publisher).await
+            },
+        )
+        .await
     }
 }
 
