@@ -21,22 +21,29 @@ def rabbit_hash(password: str) -> str:
     return base64.b64encode(salt + digest).decode("ascii")
 
 
+def render(definitions: dict, variables: dict) -> str | None:
+    """Adds each user's password hash, the password read from the environment variable that
+    `variables` names for the user; returns what is missing, or None."""
+    for user in definitions["users"]:
+        variable = variables.get(user["name"])
+        if variable is None:
+            return f"no password variable is known for broker user {user['name']}"
+        password = os.environ.get(variable)
+        if not password:
+            return f"{variable} is not set (password of broker user {user['name']})"
+        user["password_hash"] = rabbit_hash(password)
+        user["hashing_algorithm"] = "rabbit_password_hashing_sha256"
+    return None
+
+
 def main() -> int:
     path, *pairs = sys.argv[1:]
     with open(path, encoding="utf-8") as f:
         definitions = json.load(f)
-    variables = dict(pair.split(":", 1) for pair in pairs)
-    for user in definitions["users"]:
-        variable = variables.get(user["name"])
-        if variable is None:
-            print(f"no password variable is known for broker user {user['name']}", file=sys.stderr)
-            return 1
-        password = os.environ.get(variable)
-        if not password:
-            print(f"{variable} is not set (password of broker user {user['name']})", file=sys.stderr)
-            return 1
-        user["password_hash"] = rabbit_hash(password)
-        user["hashing_algorithm"] = "rabbit_password_hashing_sha256"
+    missing = render(definitions, dict(pair.split(":", 1) for pair in pairs))
+    if missing:
+        print(missing, file=sys.stderr)
+        return 1
     json.dump(definitions, sys.stdout, indent=2)
     return 0
 
