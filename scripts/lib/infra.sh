@@ -123,6 +123,26 @@ infra_install() {
   infra_install_secantusdb
 }
 
+# The checkers scripts/test runs over docker-compose.yml, in a virtualenv of their own.
+CHECKERS_REQUIREMENTS=("check-jsonschema==0.39.0" "PyYAML==6.0.3")
+
+infra_install_checkers() {
+  local venv=$WARREN_TOOLS_DIR/checkers
+  if [ -x "$venv/bin/check-jsonschema" ] && [ -f "$venv/.installed" ] &&
+    [ "$(cat "$venv/.installed")" = "${CHECKERS_REQUIREMENTS[*]}" ]; then
+    return 0
+  fi
+  log "installing ${CHECKERS_REQUIREMENTS[*]} into $venv"
+  mkdir -p "$WARREN_TOOLS_DIR"
+  if ! python3 -m venv "$venv" >&2; then
+    apt_install python3-venv
+    python3 -m venv "$venv" >&2 || die "cannot create a Python virtualenv at $venv"
+  fi
+  "$venv/bin/pip" install -q --disable-pip-version-check "${CHECKERS_REQUIREMENTS[@]}" >&2 ||
+    die "pip install ${CHECKERS_REQUIREMENTS[*]} failed"
+  echo "${CHECKERS_REQUIREMENTS[*]}" >"$venv/.installed"
+}
+
 infra_install_secantusdb() {
   local venv=$WARREN_TOOLS_DIR/venv
   if [ -x "$venv/bin/secantusd-py" ] &&
