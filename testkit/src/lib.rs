@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod browser;
+pub mod chaos;
 
 use std::time::Duration;
 
@@ -373,7 +374,8 @@ pub async fn redeclare(vhost: &str, queues: &[ConsumerQueue]) {
     Management::new().post("definitions", &definitions).await;
 }
 
-async fn infra(function: &str) {
+/// Runs a function of scripts/lib/infra.sh against the test infrastructure.
+pub async fn infra(function: &str) {
     let root = env("WARREN_ROOT");
     let status = tokio::process::Command::new("bash")
         .arg("-c")
