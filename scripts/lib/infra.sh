@@ -308,6 +308,13 @@ rabbit_start() {
 }
 
 # Starts one node of an existing cluster again (after a crash or kill) and waits for it.
+# Whether node $1 has a distribution connection to node $2 (the chaos scenarios check a cut).
+rabbit_connected() {
+  rabbit_run "$1" rabbitmqctl -q -n "$(rabbit_node "$1")" eval "lists:member('$(rabbit_node "$2")', nodes())." |
+    grep -q true
+}
+rabbit_cut_off() { ! rabbit_connected "$1" "$2"; }
+
 rabbit_restart_node() {
   local n=$1
   log "restarting RabbitMQ node $(rabbit_node "$n")"

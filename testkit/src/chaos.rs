@@ -28,6 +28,7 @@ use warren_messages::{Broker, Envelope, Event, Publisher};
 use warren_service_kit::mongo::MongoSettings;
 use warren_service_kit::postgres::PostgresSettings;
 
+use crate::proxy::{FaultProxy, Link};
 use crate::{
     Management, amqp_nodes, broker_password, broker_settings, env, infra, kill_node,
     mongo_database, node_pid, postgres_database, restart_node, start_postgres, stop_postgres,
@@ -39,6 +40,9 @@ use crate::{
 pub enum Scenario {
     /// 1: kill -9 of the RabbitMQ node leading the votes queue, under load.
     LeaderKilled,
+    /// 2: the node vote-service publishes through cut off from the other two for 30 s (its
+    /// Erlang cookie changed, so that neither side can reach the other; clients still reach it).
+    NodeCutOff,
     /// 3: SIGSTOP of the leading node for longer than the net tick time, then SIGCONT.
     LeaderPaused,
     /// 4: a rolling restart of all three nodes under load.
@@ -53,11 +57,14 @@ pub enum Scenario {
     MongoStopped,
     /// 7: poison messages mixed into the stream, and one vote published three times.
     Poison,
+    /// 8: the links between the services and the broker slow, then silent, then clear.
+    SlowLinks,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 10] = [
         Self::LeaderKilled,
+        Self::NodeCutOff,
         Self::LeaderPaused,
         Self::RollingRestart,
         Self::TallyWorkerKilled,
@@ -65,11 +72,13 @@ impl Scenario {
         Self::PostgresStopped,
         Self::MongoStopped,
         Self::Poison,
+        Self::SlowLinks,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::LeaderKilled => "1-leader-killed",
+            Self::NodeCutOff => "2-node-cut-off",
             Self::LeaderPaused => "3-leader-paused",
             Self::RollingRestart => "4-rolling-restart",
             Self::TallyWorkerKilled => "5-tally-worker-killed",
@@ -77,6 +86,7 @@ impl Scenario {
             Self::PostgresStopped => "6-postgres-stopped",
             Self::MongoStopped => "6-mongo-stopped",
             Self::Poison => "7-poison-and-duplicates",
+            Self::SlowLinks => "8-slow-and-silent-links",
         }
     }
 
@@ -111,6 +121,8 @@ struct Attempt {
     key: String,
     seen: Seen,
     at: Instant,
+    /// How long the client waited for the answer.
+    took: Duration,
     /// For locker requests: the status page to ask for the outcome.
     status: Option<String>,
 }
@@ -119,11 +131,12 @@ struct Attempt {
 struct Ledger(Arc<Mutex<Vec<Attempt>>>);
 
 impl Ledger {
-    fn record(&self, key: String, seen: Seen, status: Option<String>) {
+    fn record(&self, key: String, seen: Seen, took: Duration, status: Option<String>) {
         self.0.lock().unwrap().push(Attempt {
             key,
             seen,
             at: Instant::now(),
+            took,
             status,
         });
     }
@@ -147,12 +160,18 @@ pub struct Row {
     /// interruption seen).
     pub recovery: Option<Duration>,
     pub queues_empty: bool,
+    /// Attempts that got no answer at all within the client's 15 s: something hung.
+    pub hung: usize,
     pub notes: Vec<String>,
 }
 
 impl Row {
     pub fn passed(&self) -> bool {
-        self.lost == 0 && self.duplicated == 0 && self.unexpected == 0 && self.queues_empty
+        self.lost == 0
+            && self.duplicated == 0
+            && self.unexpected == 0
+            && self.queues_empty
+            && self.hung == 0
     }
 }
 
@@ -160,15 +179,15 @@ impl Row {
 pub fn report(rows: &[Row]) -> String {
     let mut text = String::from(
         "# Chaos report\n\n\
-         | scenario | attempted | confirmed | lost | duplicated | unexpected | recovered | time to recover | queues empty | result |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n",
+         | scenario | attempted | confirmed | lost | duplicated | unexpected | recovered | time to recover | hung | queues empty | result |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n",
     );
     for row in rows {
         let recovery = row.recovery.map_or("no interruption".to_owned(), |d| {
             format!("{:.1} s", d.as_secs_f64())
         });
         text.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             row.scenario,
             row.attempted,
             row.confirmed,
@@ -177,13 +196,15 @@ pub fn report(rows: &[Row]) -> String {
             row.unexpected,
             row.recovered,
             recovery,
+            row.hung,
             if row.queues_empty { "yes" } else { "no" },
             if row.passed() { "pass" } else { "FAIL" },
         ));
     }
     text.push_str(
         "\nlost = confirmed but missing; duplicated = applied more than once; unexpected = present \
-         but never attempted; recovered = not confirmed (503 or no answer) yet present.\n",
+         but never attempted; recovered = not confirmed (503 or no answer) yet present; hung = \
+         no answer within the client's 15 s.\n",
     );
     for row in rows.iter().filter(|row| !row.notes.is_empty()) {
         text.push_str(&format!("\n## {}\n\n", row.scenario));
@@ -225,6 +246,7 @@ impl Process {
     fn new(
         name: &'static str,
         bin_dir: &std::path::Path,
+        nodes: &[String],
         vhost: &str,
         postgres: Option<&PostgresSettings>,
         mongo: Option<&MongoSettings>,
@@ -232,7 +254,7 @@ impl Process {
         let port = free_port();
         let mut env = vec![
             ("WARREN_HTTP__PORT".to_owned(), port.to_string()),
-            ("WARREN_BROKER__NODES".to_owned(), amqp_nodes().join(",")),
+            ("WARREN_BROKER__NODES".to_owned(), nodes.join(",")),
             ("WARREN_BROKER__VHOST".to_owned(), vhost.to_owned()),
             ("WARREN_BROKER__PASSWORD".to_owned(), broker_password(name)),
             ("WARREN_TELEMETRY__FILTER".to_owned(), "warn".to_owned()),
@@ -311,7 +333,8 @@ struct System {
 }
 
 impl System {
-    async fn start(options: &Options, lockers: bool) -> Self {
+    /// The services, connecting to `nodes` (the cluster's, or proxies in front of them).
+    async fn start(options: &Options, lockers: bool, nodes: &[String]) -> Self {
         let vhost = vhost_with(&[TALLY_VOTES, USER_SERVICE_USERS, LOCKER_SERVICE_LOCKERS]).await;
         let votes_db = postgres_database().await;
         let users_db = postgres_database().await;
@@ -324,6 +347,7 @@ impl System {
         add(Process::new(
             "tally-worker",
             dir,
+            nodes,
             &vhost,
             Some(&votes_db),
             None,
@@ -331,6 +355,7 @@ impl System {
         add(Process::new(
             "vote-service",
             dir,
+            nodes,
             &vhost,
             Some(&votes_db),
             None,
@@ -339,6 +364,7 @@ impl System {
             add(Process::new(
                 "user-service",
                 dir,
+                nodes,
                 &vhost,
                 Some(&users_db),
                 None,
@@ -346,6 +372,7 @@ impl System {
             add(Process::new(
                 "locker-service",
                 dir,
+                nodes,
                 &vhost,
                 None,
                 Some(&mongo),
@@ -353,6 +380,7 @@ impl System {
             add(Process::new(
                 "locker-app",
                 dir,
+                nodes,
                 &vhost,
                 Some(&users_db),
                 Some(&mongo),
@@ -469,13 +497,14 @@ fn vote_load(
                         continue;
                     };
                     let voter = cookie.split('=').nth(1).unwrap_or_default().to_owned();
+                    let sent = Instant::now();
                     let response = client
                         .post(format!("{base}/vote"))
                         .header("cookie", &cookie)
                         .form(&[("vote", "a"), ("csrf", token.as_str())])
                         .send()
                         .await;
-                    ledger.record(voter, seen(&response), None);
+                    ledger.record(voter, seen(&response), sent.elapsed(), None);
                 }
             })
         })
@@ -527,15 +556,62 @@ async fn check_votes(system: &System, attempts: &[Attempt], row: &mut Row) {
         .count();
 }
 
+/// The node a service's connection is on (node 1 if it has none).
+async fn node_of(vhost: &str, user: &str) -> usize {
+    let connections = Management::new().get("connections").await;
+    let node = connections
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["vhost"] == vhost && c["user"] == user)
+        .and_then(|c| c["node"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    node_number_of(&node)
+}
+
+fn node_number_of(name: &str) -> usize {
+    (1..=3)
+        .find(|n| name.starts_with(&format!("{}-{n}@", env("WARREN_RABBIT_PREFIX"))))
+        .unwrap_or(1)
+}
+
 /// The node leading the votes queue.
 async fn leader(vhost: &str) -> usize {
     let queue = Management::new()
         .get(&format!("queues/{vhost}/{}", TALLY_VOTES.name))
         .await;
-    let leader = queue["leader"].as_str().unwrap_or_default().to_owned();
-    (1..=3)
-        .find(|n| leader.starts_with(&format!("{}-{n}@", env("WARREN_RABBIT_PREFIX"))))
-        .unwrap_or(1)
+    node_number_of(queue["leader"].as_str().unwrap_or_default())
+}
+
+/// Cuts a node off from the others for `how_long`: it takes another Erlang cookie, so that no
+/// distribution connection forms either way, while its clients can still reach it. Then it
+/// takes its cookie back and the cluster heals.
+async fn cut_off(node: usize, how_long: Duration) {
+    let cookie_file = format!("{}/rabbitmq/.erlang.cookie", env("WARREN_DATA_DIR"));
+    let cookie = std::fs::read_to_string(&cookie_file).unwrap();
+    infra(&format!(
+        "rabbitmqctl_on {node} eval 'erlang:set_cookie(node(), chaos_cut_off), \
+         [erlang:disconnect_node(N) || N <- nodes()], ok.'"
+    ))
+    .await;
+    // The others must have lost it, and stay apart (no reconnection with the old cookie).
+    let other = node % 3 + 1;
+    let started = Instant::now();
+    infra(&format!(
+        "wait_until 30 'node {node} to be cut off' rabbit_cut_off {other} {node}"
+    ))
+    .await;
+    tokio::time::sleep(how_long / 2).await;
+    infra(&format!("rabbit_cut_off {other} {node}")).await;
+    tokio::time::sleep(how_long.saturating_sub(started.elapsed())).await;
+    infra(&format!(
+        "rabbitmqctl_on {node} --erlang-cookie chaos_cut_off eval \
+         'erlang:set_cookie(node(), list_to_atom(\"{}\")), ok.' && \
+         wait_until 120 'the cluster to heal' rabbit_cluster_complete",
+        cookie.trim()
+    ))
+    .await;
 }
 
 async fn signal_node(number: usize, signal: &str) {
@@ -548,8 +624,48 @@ async fn signal_node(number: usize, signal: &str) {
 }
 
 /// Injects the scenario's fault while the load runs; returns when it has healed.
-async fn inject(scenario: Scenario, system: &mut System, options: &Options, row: &mut Row) {
+async fn inject(
+    scenario: Scenario,
+    system: &mut System,
+    options: &Options,
+    proxies: &[FaultProxy],
+    row: &mut Row,
+) {
     match scenario {
+        Scenario::NodeCutOff => {
+            // The node vote-service publishes through: its producer must see errors, not
+            // confirms it cannot keep.
+            let node = node_of(&system.vhost, "vote-service").await;
+            let leader = leader(&system.vhost).await;
+            row.notes.push(format!(
+                "cut node {node} (vote-service's; the votes queue's leader was node {leader}) off \
+                 from the other two for 30 s; checked apart after the cut and half-way"
+            ));
+            cut_off(node, Duration::from_secs(30)).await;
+            tokio::time::sleep(options.fault_for / 2).await;
+        }
+        Scenario::SlowLinks => {
+            let before: u64 = proxies.iter().map(FaultProxy::connections).sum();
+            for proxy in proxies {
+                proxy.set(Link::Slow(Duration::from_millis(200)));
+            }
+            tokio::time::sleep(options.fault_for / 2).await;
+            for proxy in proxies {
+                proxy.set(Link::Silent);
+            }
+            // Longer than the confirm timeout and the heartbeat: both must fire.
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            for proxy in proxies {
+                proxy.set(Link::Clear);
+            }
+            tokio::time::sleep(options.fault_for / 2).await;
+            let after: u64 = proxies.iter().map(FaultProxy::connections).sum();
+            row.notes.push(format!(
+                "links slowed to 200 ms a chunk, then silent for 15 s, then clear; the services \
+                 opened {} new broker connections",
+                after - before
+            ));
+        }
         Scenario::LeaderKilled => {
             let node = leader(&system.vhost).await;
             row.notes.push(format!(
@@ -677,6 +793,7 @@ async fn triple(vhost: &str, ledger: &Ledger) {
     ledger.record(
         voter.to_string(),
         if all { Seen::Confirmed } else { Seen::Unknown },
+        Duration::ZERO,
         None,
     );
     broker.close().await;
@@ -755,6 +872,7 @@ fn locker_load(
     tokio::spawn(async move {
         for n in 0..users {
             let name = format!("user-{n:03}");
+            let sent = Instant::now();
             let response = client
                 .post(format!("{base}/request"))
                 .form(&[("name", name.as_str()), ("csrf", token.as_str())])
@@ -767,7 +885,7 @@ fn locker_load(
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned)
             });
-            ledger.record(name, outcome, status);
+            ledger.record(name, outcome, sent.elapsed(), status);
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
     })
@@ -868,7 +986,22 @@ pub async fn run(scenario: Scenario, options: &Options) -> Row {
         scenario: scenario.name().to_owned(),
         ..Row::default()
     };
-    let mut system = System::start(options, scenario.lockers()).await;
+    // Scenario 8 puts a fault proxy between every service and each node.
+    let mut proxies = Vec::new();
+    if scenario == Scenario::SlowLinks {
+        for node in amqp_nodes() {
+            proxies.push(FaultProxy::start(node.trim_start_matches("amqp://").to_owned()).await);
+        }
+    }
+    let nodes: Vec<String> = if proxies.is_empty() {
+        amqp_nodes()
+    } else {
+        proxies
+            .iter()
+            .map(|proxy| format!("amqp://{}", proxy.address()))
+            .collect()
+    };
+    let mut system = System::start(options, scenario.lockers(), &nodes).await;
     let ledger = Ledger::default();
     let stop = Arc::new(AtomicBool::new(false));
     let votes = vote_load(
@@ -902,7 +1035,7 @@ pub async fn run(scenario: Scenario, options: &Options) -> Row {
     if scenario == Scenario::Poison {
         triple(&system.vhost, &ledger).await;
     }
-    inject(scenario, &mut system, options, &mut row).await;
+    inject(scenario, &mut system, options, &proxies, &mut row).await;
     // Load goes on for a while on the healed system.
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);
@@ -922,6 +1055,16 @@ pub async fn run(scenario: Scenario, options: &Options) -> Row {
         all.extend(locker_attempts);
     }
     row.recovery = recovery(&all, fault);
+    row.hung = all
+        .iter()
+        .filter(|attempt| attempt.seen == Seen::Unknown && attempt.took >= Duration::from_secs(15))
+        .count();
+    if let Some(longest) = all.iter().map(|attempt| attempt.took).max() {
+        row.notes.push(format!(
+            "the longest wait for an answer: {:.1} s",
+            longest.as_secs_f64()
+        ));
+    }
     if scenario == Scenario::Poison {
         let dead = Management::new()
             .queue_depth(&system.vhost, &TALLY_VOTES.dead_letter_queue())

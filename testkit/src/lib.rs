@@ -10,6 +10,7 @@
 
 pub mod browser;
 pub mod chaos;
+pub mod proxy;
 
 use std::time::Duration;
 
