@@ -891,6 +891,16 @@ fn locker_load(
     })
 }
 
+async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    let response = client.get(url).send().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
 /// Compares the lockers and users with the requests.
 async fn check_lockers(
     base: &str,
@@ -930,28 +940,14 @@ async fn check_lockers(
             _ => {}
         }
     }
-    let report: Value = client
-        .get(format!("{base}/api/reconcile"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report = get_json(client, &format!("{base}/api/reconcile")).await;
     let disagreements = report["disagreements"].as_array().map_or(0, Vec::len);
     row.unexpected += disagreements;
     if disagreements > 0 {
         row.notes
             .push(format!("reconcile: {}", report["disagreements"]));
     }
-    let lockers_now: Value = client
-        .get(format!("{base}/api/lockers"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let lockers_now = get_json(client, &format!("{base}/api/lockers")).await;
     let holders: Vec<String> = lockers_now
         .as_array()
         .unwrap()
