@@ -517,6 +517,7 @@ infra_export_endpoints() {
   )
   export WARREN_AMQP_VHOST=$WARREN_VHOST
   export WARREN_MANAGEMENT_URL="http://127.0.0.1:$(mgmt_port 1)"
+  export WARREN_MANAGEMENT_URLS="$WARREN_MANAGEMENT_URL,http://127.0.0.1:$(mgmt_port 2),http://127.0.0.1:$(mgmt_port 3)"
   export WARREN_POSTGRES_URL_BASE="postgres://warren@127.0.0.1:${WARREN_PG_PORT}"
   export WARREN_MONGO_URI
   WARREN_MONGO_URI=$(mongo_uri)

@@ -147,7 +147,7 @@ impl Ledger {
 }
 
 /// One scenario's line of the report.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Row {
     pub scenario: String,
     pub attempted: usize,
@@ -416,15 +416,35 @@ impl System {
         }
     }
 
-    /// Waits until every work queue is empty (ready and unacknowledged), read twice in a row.
-    async fn quiet(&self, within: Duration) -> bool {
+    /// Waits until every work queue is empty (ready and unacknowledged), read twice in a row;
+    /// if they do not empty, says what is left in them.
+    async fn quiet(&self, within: Duration, row: &mut Row) -> bool {
         let management = Management::new();
         let mut empty_reads = 0;
         let deadline = Instant::now() + within;
+        let mut last = Vec::new();
         while Instant::now() < deadline {
+            last.clear();
             let mut total = 0;
             for queue in [TALLY_VOTES, USER_SERVICE_USERS, LOCKER_SERVICE_LOCKERS] {
-                total += management.queue_depth(&self.vhost, queue.name).await;
+                let path = format!("queues/{}/{}", self.vhost, queue.name);
+                match management.try_get(&path).await {
+                    Ok(state) => {
+                        total += state["messages"].as_u64().unwrap_or(0);
+                        last.push(format!(
+                            "{}: {} ready, {} unacknowledged, {} consumers",
+                            queue.name,
+                            state["messages_ready"],
+                            state["messages_unacknowledged"],
+                            state["consumers"]
+                        ));
+                    }
+                    // A node that is still recovering: not quiet yet.
+                    Err(error) => {
+                        total += 1;
+                        last.push(error);
+                    }
+                }
             }
             empty_reads = if total == 0 { empty_reads + 1 } else { 0 };
             if empty_reads >= 2 {
@@ -432,6 +452,10 @@ impl System {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+        row.notes.push(format!(
+            "queues not empty after {within:?}: {}",
+            last.join("; ")
+        ));
         false
     }
 }
@@ -1041,7 +1065,7 @@ pub async fn run(scenario: Scenario, options: &Options) -> Row {
     if let Some((task, _, _)) = &mut lockers_run {
         let _ = task.await;
     }
-    row.queues_empty = system.quiet(Duration::from_secs(120)).await;
+    row.queues_empty = system.quiet(Duration::from_secs(120), &mut row).await;
     let attempts = ledger.attempts();
     check_votes(&system, &attempts, &mut row).await;
     let mut all = attempts;

@@ -70,7 +70,8 @@ pub fn unique_name(prefix: &str) -> String {
 #[derive(Clone)]
 pub struct Management {
     client: reqwest::Client,
-    base: String,
+    /// Every node's API: a read goes to the next when one is down or does not know yet.
+    bases: Vec<String>,
     password: String,
 }
 
@@ -81,31 +82,51 @@ impl Management {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
-            base: env("WARREN_MANAGEMENT_URL"),
+            bases: std::env::var("WARREN_MANAGEMENT_URLS")
+                .unwrap_or_else(|_| env("WARREN_MANAGEMENT_URL"))
+                .split(',')
+                .map(str::to_owned)
+                .collect(),
             password: broker_password(topology::ADMIN_USER),
         }
     }
 
+    fn base(&self) -> &str {
+        &self.bases[0]
+    }
+
+    /// GET from the first node whose API answers it with success.
+    pub async fn try_get(&self, path: &str) -> Result<Value, String> {
+        let mut failures = Vec::new();
+        for base in &self.bases {
+            let response = self
+                .client
+                .get(format!("{base}/api/{path}"))
+                .basic_auth(topology::ADMIN_USER, Some(&self.password))
+                .send()
+                .await;
+            match response {
+                Ok(response) if response.status().is_success() => match response.json().await {
+                    Ok(value) => return Ok(value),
+                    Err(error) => failures.push(format!("{base}: {error}")),
+                },
+                Ok(response) => failures.push(format!("{base}: {}", response.status())),
+                Err(error) => failures.push(format!("{base}: {error}")),
+            }
+        }
+        Err(format!("GET {path}: {}", failures.join("; ")))
+    }
+
     pub async fn get(&self, path: &str) -> Value {
-        let response = self
-            .client
-            .get(format!("{}/api/{path}", self.base))
-            .basic_auth(topology::ADMIN_USER, Some(&self.password))
-            .send()
+        self.try_get(path)
             .await
-            .unwrap();
-        assert!(
-            response.status().is_success(),
-            "GET {path}: {}",
-            response.status()
-        );
-        response.json().await.unwrap()
+            .unwrap_or_else(|error| panic!("{error}"))
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Value {
         let response = self
             .client
-            .post(format!("{}/api/{path}", self.base))
+            .post(format!("{}/api/{path}", self.base()))
             .basic_auth(topology::ADMIN_USER, Some(&self.password))
             .json(body)
             .send()
@@ -119,7 +140,7 @@ impl Management {
     pub async fn post(&self, path: &str, body: &Value) {
         let response = self
             .client
-            .post(format!("{}/api/{path}", self.base))
+            .post(format!("{}/api/{path}", self.base()))
             .basic_auth(topology::ADMIN_USER, Some(&self.password))
             .json(body)
             .send()
@@ -302,7 +323,7 @@ impl Management {
     pub async fn delete(&self, path: &str) {
         let response = self
             .client
-            .delete(format!("{}/api/{path}", self.base))
+            .delete(format!("{}/api/{path}", self.base()))
             .basic_auth(topology::ADMIN_USER, Some(&self.password))
             .send()
             .await
