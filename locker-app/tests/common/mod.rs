@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use warren_messages::topology::{LOCKER_SERVICE_LOCKERS, USER_SERVICE_USERS};
 use warren_testkit::{
-    Running, broker_settings, mongo_database, postgres_database, spawn, vhost_with,
+    Running, broker_settings, eventually, mongo_database, postgres_database, spawn, vhost_with,
 };
 
 pub struct System {
@@ -155,18 +155,17 @@ impl Visitor {
 
     /// The request's outcome, once it has one.
     pub async fn outcome(&self, page: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
+        let last = std::sync::Mutex::new(Value::Null);
+        let decided = eventually(Duration::from_secs(30), || async {
             let status = self.status(page).await;
-            if status["pending"] == false {
-                return status;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the request stayed pending: {status}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+            let done = status["pending"] == false;
+            *last.lock().unwrap() = status;
+            done
+        })
+        .await;
+        let status = last.into_inner().unwrap();
+        assert!(decided, "the request stayed pending: {status}");
+        status
     }
 
     /// Sends a form and waits for its outcome.

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use warp::Filter;
 use warp::http::StatusCode;
@@ -31,15 +30,15 @@ fn json(body: String, status: StatusCode) -> warp::reply::Response {
     .into_response()
 }
 
-/// A stand-in for Open-Meteo's geocoding and forecast APIs, answering from the fixtures; each
-/// answer comes after `delay` (a slow provider).
+/// A stand-in for Open-Meteo's geocoding and forecast APIs, answering from the fixtures; a
+/// silent one takes requests and never answers (a provider too slow for any timeout).
 pub struct StandIn {
     pub url: String,
     _task: tokio::task::JoinHandle<()>,
 }
 
 impl StandIn {
-    pub async fn start(delay: Duration) -> Self {
+    pub async fn start(silent: bool) -> Self {
         let search = warp::path!("v1" / "search")
             .and(warp::query::<HashMap<String, String>>())
             .map(|query: HashMap<String, String>| {
@@ -71,7 +70,9 @@ impl StandIn {
             });
         let routes = warp::any()
             .and_then(move || async move {
-                tokio::time::sleep(delay).await;
+                if silent {
+                    std::future::pending::<()>().await;
+                }
                 Ok::<_, std::convert::Infallible>(())
             })
             .untuple_one()
@@ -113,7 +114,7 @@ pub struct System {
 pub async fn system_with(provider: Option<String>) -> System {
     let stand_in = match provider {
         Some(_) => None,
-        None => Some(StandIn::start(Duration::ZERO).await),
+        None => Some(StandIn::start(false).await),
     };
     let url = provider.unwrap_or_else(|| stand_in.as_ref().unwrap().url.clone());
     let vhost = vhost_with(&[RECORD_SERVICE_RECORDS]).await;
