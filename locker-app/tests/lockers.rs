@@ -235,16 +235,14 @@ async fn requests_made_while_locker_service_is_down_wait_and_are_served_after_it
 
     // user-service has forwarded them; they wait in locker-service's queue, shown pending.
     let management = Management::new();
-    let queued = eventually(Duration::from_secs(15), || {
-        let (management, vhost) = (management.clone(), system.vhost.clone());
-        async move {
-            management
-                .queue_depth(&vhost, LOCKER_SERVICE_LOCKERS.name)
-                .await
-                == 3
-        }
-    })
-    .await;
+    let queued = management
+        .reaches_depth(
+            &system.vhost,
+            LOCKER_SERVICE_LOCKERS.name,
+            3,
+            Duration::from_secs(15),
+        )
+        .await;
     assert!(queued, "the requests did not reach locker-service's queue");
     for page in [&add, &ada, &bob] {
         let status = visitor.status(page).await;
@@ -365,16 +363,14 @@ async fn bad_input_is_refused_clearly_and_publishes_nothing() {
     }
     // A valid request from the same visitor does arrive.
     visitor.act("/register", &[("name", "$ne")]).await;
-    let arrived = eventually(Duration::from_secs(15), || {
-        let (management, vhost) = (management.clone(), system.vhost.clone());
-        async move {
-            management
-                .queue_depth(&vhost, USER_SERVICE_USERS.name)
-                .await
-                == 1
-        }
-    })
-    .await;
+    let arrived = management
+        .reaches_depth(
+            &system.vhost,
+            USER_SERVICE_USERS.name,
+            1,
+            Duration::from_secs(15),
+        )
+        .await;
     assert!(arrived, "the valid request did not reach the queue");
     system.stop().await;
 }

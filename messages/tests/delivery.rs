@@ -140,12 +140,9 @@ async fn malformed_and_unknown_version_messages_are_dead_lettered_at_once_and_th
     let management = Management::new();
     let dead = TALLY_VOTES.dead_letter_queue();
     assert!(
-        eventually(Duration::from_secs(10), || {
-            let management = management.clone();
-            let (vhost, dead) = (vhost.clone(), dead.clone());
-            async move { management.queue_depth(&vhost, &dead).await == 2 }
-        })
-        .await,
+        management
+            .reaches_depth(&vhost, &dead, 2, Duration::from_secs(10))
+            .await,
         "expected both poison messages in {dead}"
     );
     stop.send(()).unwrap();

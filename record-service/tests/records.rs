@@ -306,16 +306,14 @@ async fn the_same_record_event_delivered_twice_is_stored_once() {
     publisher.publish(&copy).await.unwrap();
 
     let management = Management::new();
-    let drained = eventually(Duration::from_secs(15), || {
-        let (management, vhost) = (management.clone(), system.vhost.clone());
-        async move {
-            management
-                .queue_depth(&vhost, RECORD_SERVICE_RECORDS.name)
-                .await
-                == 0
-        }
-    })
-    .await;
+    let drained = management
+        .reaches_depth(
+            &system.vhost,
+            RECORD_SERVICE_RECORDS.name,
+            0,
+            Duration::from_secs(15),
+        )
+        .await;
     assert!(drained);
     let stored = eventually(Duration::from_secs(15), || async {
         records(&base).await.len() == 1

@@ -110,11 +110,9 @@ async fn duplicated_and_reordered_deliveries_leave_the_latest_vote() {
     wait_for_tally(&setup, &expected, Duration::from_secs(30)).await;
     let management = Management::new();
     assert!(
-        eventually(Duration::from_secs(10), || {
-            let (management, vhost) = (management.clone(), setup.vhost.clone());
-            async move { management.queue_depth(&vhost, TALLY_VOTES.name).await == 0 }
-        })
-        .await
+        management
+            .reaches_depth(&setup.vhost, TALLY_VOTES.name, 0, Duration::from_secs(10))
+            .await
     );
     worker.stop().await;
     // A late, older vote changed nothing, and the duplicates were claimed once.

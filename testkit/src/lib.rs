@@ -154,6 +154,21 @@ impl Management {
         );
     }
 
+    /// Waits (up to `within`) until `queue` of `vhost` holds exactly `depth` messages; returns
+    /// whether it did.
+    pub async fn reaches_depth(
+        &self,
+        vhost: &str,
+        queue: &str,
+        depth: u64,
+        within: Duration,
+    ) -> bool {
+        eventually(within, || async move {
+            self.queue_depth(vhost, queue).await == depth
+        })
+        .await
+    }
+
     /// Messages ready plus unacknowledged in `queue` of `vhost`.
     pub async fn queue_depth(&self, vhost: &str, queue: &str) -> u64 {
         let queue = self.get(&format!("queues/{vhost}/{queue}")).await;

@@ -246,11 +246,9 @@ async fn bad_requests_get_a_clear_4xx_and_publish_nothing() {
         vote(&client, &system, "a", &token).await.status(),
         StatusCode::SEE_OTHER
     );
-    let arrived = eventually(Duration::from_secs(15), || {
-        let (management, vhost) = (management.clone(), system.vhost.clone());
-        async move { management.queue_depth(&vhost, TALLY_VOTES.name).await == 1 }
-    })
-    .await;
+    let arrived = management
+        .reaches_depth(&system.vhost, TALLY_VOTES.name, 1, Duration::from_secs(15))
+        .await;
     assert!(arrived, "the valid vote did not reach the queue");
     system.vote.stop().await;
 }
