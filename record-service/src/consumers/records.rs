@@ -1,6 +1,16 @@
 //! Projects record events into PostgreSQL: a batch is one transaction that claims its message
 //! ids, inserts new records and deletes deleted ones. A record is stored once whatever number
-//! of times its event arrives, and a deletion wins even when it arrives before the record.
+//! of times its event arrives, and a deletion wins even when it arrives before the record, also
+//! when another instance applies the record at the same moment.
+//!
+//! Under READ COMMITTED a deletion's tombstone and a concurrent insert of the same record do not
+//! see each other: the insert's `NOT EXISTS` reads before the tombstone commits, the `DELETE`
+//! before the insert commits, and the record comes back. So each transaction first takes a
+//! transaction-scoped advisory lock per record id of its batch, all of them in one order (by
+//! key), before anything else: the two events of one record then apply one after the other, and
+//! the second one's statements see the first one's commit. Taking every lock first, in one
+//! order, means no transaction waits while holding a row another one needs, so they cannot
+//! deadlock.
 
 use deadpool_postgres::Pool;
 use tokio_postgres::Transaction;
@@ -22,6 +32,13 @@ impl Incoming {
         match self {
             Self::Recorded(event) => event.message_id,
             Self::Deleted(event) => event.message_id,
+        }
+    }
+
+    fn record_id(&self) -> Uuid {
+        match self {
+            Self::Recorded(event) => event.payload.record_id,
+            Self::Deleted(event) => event.payload.record_id,
         }
     }
 
@@ -48,6 +65,11 @@ impl RecordProjection {
     async fn apply(&self, batch: &[&Incoming]) -> anyhow::Result<()> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
+        lock_records(
+            &transaction,
+            batch.iter().map(|message| message.record_id()),
+        )
+        .await?;
         let ids: Vec<Uuid> = batch.iter().map(|message| message.message_id()).collect();
         let claimed = exactly_once::claim(&transaction, CONSUMER, &ids).await?;
         for message in batch {
@@ -58,6 +80,33 @@ impl RecordProjection {
         transaction.commit().await?;
         Ok(())
     }
+}
+
+/// Takes the advisory lock of each record, in key order, until the transaction ends. The key
+/// is the record id folded to 64 bits; two records that share a key only wait for each other.
+/// Nothing else takes advisory locks in record-service's database.
+async fn lock_records(
+    transaction: &Transaction<'_>,
+    records: impl Iterator<Item = Uuid>,
+) -> Result<(), tokio_postgres::Error> {
+    let mut keys: Vec<i64> = records.map(lock_key).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    // The volatile lock function is evaluated row by row after the sort, so in this order.
+    transaction
+        .execute(
+            "SELECT pg_advisory_xact_lock(key) \
+             FROM unnest($1::bigint[]) WITH ORDINALITY AS keys (key, position) \
+             ORDER BY position",
+            &[&keys],
+        )
+        .await?;
+    Ok(())
+}
+
+fn lock_key(record_id: Uuid) -> i64 {
+    let (high, low) = record_id.as_u64_pair();
+    i64::from_ne_bytes((high ^ low).to_ne_bytes())
 }
 
 async fn apply(transaction: &Transaction<'_>, message: &Incoming) -> anyhow::Result<()> {
