@@ -123,3 +123,75 @@ async fn a_message_redelivered_after_commit_has_no_second_effect() {
         .get(0);
     assert_eq!(n, 1, "the redelivered vote was counted twice");
 }
+
+async fn claims_database() -> Pool {
+    let database = postgres_database().await;
+    let pool = postgres::pool(&database).unwrap();
+    postgres::migrate(&pool, refinery::Runner::new(&exactly_once::migrations()))
+        .await
+        .unwrap();
+    pool
+}
+
+async fn claims_left(pool: &Pool) -> i64 {
+    pool.get()
+        .await
+        .unwrap()
+        .query_one("SELECT count(*) FROM applied_messages", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn claims_older_than_the_horizon_are_pruned_in_bounded_batches() {
+    let pool = claims_database().await;
+    let client = pool.get().await.unwrap();
+    let old: Vec<Uuid> = (0..25).map(|_| Uuid::now_v7()).collect();
+    let fresh: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+    client
+        .execute(
+            "INSERT INTO applied_messages (consumer, message_id, applied_at) \
+             SELECT 'pruning-test', id, now() - interval '8 days' FROM unnest($1::uuid[]) AS id",
+            &[&old],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO applied_messages (consumer, message_id, applied_at) \
+             SELECT 'pruning-test', id, now() - interval '6 days' FROM unnest($1::uuid[]) AS id",
+            &[&fresh],
+        )
+        .await
+        .unwrap();
+
+    let week = Duration::from_secs(7 * 24 * 3600);
+    assert_eq!(
+        exactly_once::prune_batch(&client, week, 10).await.unwrap(),
+        10
+    );
+    assert_eq!(claims_left(&pool).await, 20);
+
+    let retention = exactly_once::Retention {
+        horizon_hours: 7 * 24,
+        prune_batch: 10,
+        prune_interval_secs: 600,
+    };
+    assert_eq!(exactly_once::prune(&pool, &retention).await.unwrap(), 15);
+    assert_eq!(
+        claims_left(&pool).await,
+        5,
+        "a claim within the horizon was pruned"
+    );
+    assert_eq!(exactly_once::prune(&pool, &retention).await.unwrap(), 0);
+
+    // Past the horizon a message is new to the claim again: what may arrive that late must be
+    // idempotent by the projection's own state.
+    let mut client = pool.get().await.unwrap();
+    let transaction = client.transaction().await.unwrap();
+    let claimed = exactly_once::claim(&transaction, "pruning-test", &[old[0], fresh[0]])
+        .await
+        .unwrap();
+    assert_eq!(claimed, [old[0]].into_iter().collect());
+}
