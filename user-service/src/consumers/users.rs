@@ -2,13 +2,21 @@
 //!
 //! A batch is one transaction: its message ids are claimed in `applied_messages`, each newly
 //! claimed message is applied in order, and the events it causes are staged in the outbox. After
-//! the commit the outbox is published; only then is the batch acknowledged.
+//! the commit the batch is acknowledged and the outbox relay is woken to publish what it staged.
+//!
+//! Claims are pruned after a horizon, and locker-service re-publishes a request's stored outcome
+//! (same `message_id`) whenever the request reaches it again, however late. So each message is
+//! also applied once by the state it changes: a request already recorded is not taken again,
+//! and an outcome for a request whose outcome is already recorded is a copy without effect.
 //!
 //! Deleting a user always goes through locker-service (a release first), so a locker the user
 //! holds, or is being given at that moment, is freed before the row goes. An assignment that
 //! arrives for a user who is gone or going is answered with a release.
 
+use std::sync::Arc;
+
 use deadpool_postgres::Pool;
+use tokio::sync::Notify;
 use tokio_postgres::Transaction;
 use uuid::Uuid;
 use warren_messages::consumer::apply_valid;
@@ -19,7 +27,7 @@ use warren_messages::events::lockers::{
 use warren_messages::events::users::{
     DeletionRequested, LockerWanted, RegistrationRequested, ReleaseWanted, validate_name,
 };
-use warren_messages::{Envelope, Handler, Outcome, Publisher, exactly_once, one_of};
+use warren_messages::{Envelope, Handler, Outcome, exactly_once, one_of};
 
 use crate::outbox::{self, Outgoing};
 use crate::startup::SERVICE;
@@ -68,12 +76,13 @@ const CONSUMER: &str = "user-service";
 
 pub struct UserDesk {
     pool: Pool,
-    publisher: Publisher,
+    /// Wakes the outbox relay after a commit.
+    staged: Arc<Notify>,
 }
 
 impl UserDesk {
-    pub fn new(pool: Pool, publisher: Publisher) -> Self {
-        Self { pool, publisher }
+    pub fn new(pool: Pool, staged: Arc<Notify>) -> Self {
+        Self { pool, staged }
     }
 
     async fn apply(&self, batch: &[&Incoming]) -> anyhow::Result<()> {
@@ -100,7 +109,8 @@ impl Handler<Incoming> for UserDesk {
             |message| validate_name(message.user()),
             |valid| async move {
                 self.apply(&valid).await?;
-                outbox::flush(&self.pool, &self.publisher).await
+                self.staged.notify_one();
+                Ok(())
             },
         )
         .await
@@ -124,6 +134,31 @@ async fn lock_user(transaction: &Transaction<'_>, name: &str) -> anyhow::Result<
         locker: row.get(0),
         deleting: row.get(1),
     }))
+}
+
+/// Whether a request with this id is already recorded: a copy of it has no second effect.
+async fn recorded(transaction: &Transaction<'_>, request_id: Uuid) -> anyhow::Result<bool> {
+    let row = transaction
+        .query_opt(
+            "SELECT 1 FROM requests WHERE request_id = $1",
+            &[&request_id],
+        )
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Whether the request an outcome answers has its outcome recorded already, locking its row so
+/// that two copies of one outcome are decided one after the other. Such an outcome is a copy
+/// (locker-service sends the stored outcome again when the request is redelivered) and has no
+/// effect. An outcome for a request never recorded here is applied as it comes.
+async fn answered(transaction: &Transaction<'_>, request_id: Uuid) -> anyhow::Result<bool> {
+    let row = transaction
+        .query_opt(
+            "SELECT outcome IS NOT NULL FROM requests WHERE request_id = $1 FOR UPDATE",
+            &[&request_id],
+        )
+        .await?;
+    Ok(row.is_some_and(|row| row.get(0)))
 }
 
 /// Records a request; `outcome` None leaves it pending.
@@ -177,6 +212,19 @@ fn release_request<C>(cause: &Envelope<C>, request_id: Uuid, user: &str) -> Outg
 }
 
 async fn apply(transaction: &Transaction<'_>, message: &Incoming) -> anyhow::Result<()> {
+    let copy = match message {
+        Incoming::Register(event) => recorded(transaction, event.payload.request_id).await?,
+        Incoming::Delete(event) => recorded(transaction, event.payload.request_id).await?,
+        Incoming::Want(event) => recorded(transaction, event.payload.request_id).await?,
+        Incoming::Release(event) => recorded(transaction, event.payload.request_id).await?,
+        Incoming::Assigned(event) => answered(transaction, event.payload.request_id).await?,
+        Incoming::Unavailable(event) => answered(transaction, event.payload.request_id).await?,
+        Incoming::Released(event) => answered(transaction, event.payload.request_id).await?,
+    };
+    if copy {
+        tracing::debug!(message_id = %message.message_id(), "already applied by its request; no effect");
+        return Ok(());
+    }
     match message {
         Incoming::Register(event) => {
             let request = &event.payload;
