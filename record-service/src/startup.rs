@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use warren_messages::exactly_once::{self, Retention};
 use warren_messages::topology::RECORD_SERVICE_RECORDS;
 use warren_messages::{Broker, Consumer, Publisher};
 use warren_service_kit::web::Csrf;
@@ -34,6 +35,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         RecordProjection::new(pool.clone()),
         settings.consumer.clone(),
     );
+    let retained = pool.clone();
     let state = Arc::new(State {
         pool,
         publisher: Publisher::new(broker.clone()),
@@ -47,7 +49,12 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         Application::bind(SERVICE, &settings.http, broker, readiness)
             .await?
             .with_routes(routes::routes(state))
-            .with_task(move |stopping| consumer.run(stopping.wait())),
+            .with_task(move |stopping| consumer.run(stopping.wait()))
+            // Records are inserted once by their id and deletions are remembered, so an event
+            // that arrives after its claim was pruned has no second effect.
+            .with_task(move |stopping| {
+                exactly_once::keep_pruned(retained, Retention::default(), stopping.wait())
+            }),
     )
 }
 

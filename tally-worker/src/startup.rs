@@ -1,7 +1,9 @@
-//! Builds tally-worker from its settings: the vote consumer and its operational endpoints.
+//! Builds tally-worker from its settings: the vote consumer, the pruning of applied message ids
+//! and its operational endpoints.
 
 use std::sync::Arc;
 
+use warren_messages::exactly_once::{self, Retention};
 use warren_messages::topology::TALLY_VOTES;
 use warren_messages::{Broker, Consumer};
 use warren_service_kit::{
@@ -26,13 +28,18 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let consumer = Consumer::new(
         broker.clone(),
         TALLY_VOTES,
-        VoteProjection::new(pool),
+        VoteProjection::new(pool.clone()),
         settings.consumer.clone(),
     );
     Ok(
         Application::bind(SERVICE, &settings.http, broker, readiness)
             .await?
-            .with_task(move |stopping| consumer.run(stopping.wait())),
+            .with_task(move |stopping| consumer.run(stopping.wait()))
+            // Votes are idempotent by their state (a vote never moves backwards), so a vote
+            // that arrives after its claim was pruned has no second effect.
+            .with_task(move |stopping| {
+                exactly_once::keep_pruned(pool, Retention::default(), stopping.wait())
+            }),
     )
 }
 
