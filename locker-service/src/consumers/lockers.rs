@@ -6,6 +6,13 @@
 //! its outcome is stored under that id before it is published, a redelivery republishes the
 //! stored event, and a crash between the update and the store is recognised by the request id
 //! left on the locker (`assigned_by`, `released_by`).
+//!
+//! With several instances, a request (redelivered, or published twice) can reach two of them at
+//! once. Each instance first claims the request id (`claims`), so exactly one decides it; the
+//! other retries until the decision is stored and then publishes that very event. `claims`
+//! explains why a claim left by a crashed instance may be taken over.
+
+use std::time::Duration;
 
 use mongodb::Database;
 use mongodb::bson::{self, doc};
@@ -17,6 +24,7 @@ use warren_messages::events::lockers::{
 use warren_messages::events::users::validate_name;
 use warren_messages::{Envelope, Event, Handler, Outcome, Publisher, envelope, one_of};
 
+use crate::claims;
 use crate::startup::SERVICE;
 use crate::store::{self, Locker, Request, is_duplicate_key};
 
@@ -45,6 +53,9 @@ impl Incoming {
 pub struct LockerDesk {
     database: Database,
     publisher: Publisher,
+    /// This instance, as it signs its claims.
+    owner: String,
+    lease: Duration,
 }
 
 #[async_trait::async_trait]
@@ -67,8 +78,13 @@ impl Handler<Incoming> for LockerDesk {
             match self.apply(message).await {
                 Ok(()) => outcomes.push(Outcome::Done),
                 Err(error) => {
+                    let elsewhere = error.is::<claims::DecidedElsewhere>();
                     let error = format!("{error:#}");
-                    tracing::warn!(%error, "cannot apply a locker request; will retry");
+                    if elsewhere {
+                        tracing::debug!(%error, "a locker request is being decided; will retry");
+                    } else {
+                        tracing::warn!(%error, "cannot apply a locker request; will retry");
+                    }
                     outcomes.push(Outcome::RetryLater(error.clone()));
                     failed = Some(error);
                 }
@@ -93,7 +109,16 @@ impl LockerDesk {
         Self {
             database,
             publisher,
+            owner: claims::new_owner(),
+            lease: claims::LEASE,
         }
+    }
+
+    /// How old another instance's claim must be before this one takes it over (tests shorten
+    /// it to play a crash).
+    pub fn with_claim_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
     }
 
     async fn apply(&self, message: &Incoming) -> anyhow::Result<()> {
@@ -105,16 +130,58 @@ impl LockerDesk {
         .to_string();
         let stored = match store::request(&self.database, &request_id).await? {
             Some(stored) => stored,
-            None => {
-                let decision = match message {
-                    Incoming::Add(event) => self.add(&request_id, &event.payload).await?,
-                    Incoming::Request(event) => self.allocate(&request_id, event).await?,
-                    Incoming::Release(event) => self.release(&request_id, event).await?,
-                };
-                self.store(request_id, decision).await?
-            }
+            None => self.decide(request_id, message).await?,
         };
+        self.settle(&stored).await?;
         self.publish(&stored).await
+    }
+
+    /// Decides the request and stores the decision, as the one instance that holds its claim.
+    async fn decide(&self, request_id: String, message: &Incoming) -> anyhow::Result<Request> {
+        if !claims::claim(&self.database, &request_id, &self.owner, self.lease).await? {
+            return store::request(&self.database, &request_id)
+                .await?
+                .ok_or_else(|| claims::DecidedElsewhere.into());
+        }
+        // The previous holder of the claim may have stored its decision and let the claim go
+        // after this delivery first looked.
+        if let Some(stored) = store::request(&self.database, &request_id).await? {
+            return Ok(stored);
+        }
+        let decision = match message {
+            Incoming::Add(event) => self.add(&request_id, &event.payload).await?,
+            Incoming::Request(event) => self.allocate(&request_id, event).await?,
+            Incoming::Release(event) => self.release(&request_id, event).await?,
+        };
+        let stored = self.store(request_id.clone(), decision).await?;
+        // A claim left behind only delays a takeover; the decision is stored either way.
+        if let Err(error) = claims::release(&self.database, &request_id, &self.owner).await {
+            tracing::warn!(error = %format!("{error:#}"), "cannot release a claim");
+        }
+        Ok(stored)
+    }
+
+    /// Makes the lockers agree with the stored outcome: a request that did not get a locker
+    /// holds none. Only a decider that lost the race to store (after a claim was taken over from
+    /// it) can have taken one; the first delivery of the request to pass here frees it.
+    async fn settle(&self, stored: &Request) -> anyhow::Result<()> {
+        if stored.kind != "request" || stored.outcome == "assigned" {
+            return Ok(());
+        }
+        let freed = store::lockers(&self.database)
+            .update_many(
+                doc! { "assigned_by": &stored.request_id },
+                doc! { "$unset": { "holder": "", "assigned_by": "", "held_since": "" } },
+            )
+            .await?;
+        if freed.modified_count > 0 {
+            tracing::warn!(
+                request_id = %stored.request_id,
+                outcome = %stored.outcome,
+                "freed a locker taken by a request whose stored outcome is another"
+            );
+        }
+        Ok(())
     }
 
     async fn add(&self, request_id: &str, add: &LockerAddRequested) -> anyhow::Result<Decision> {
@@ -178,8 +245,10 @@ impl LockerDesk {
                 .return_document(ReturnDocument::After)
                 .await;
             held = match taken {
-                Ok(locker) => locker,
-                // The same user got a locker concurrently: the index refused a second one.
+                Ok(Some(locker)) => Some(locker),
+                // None free, or the same user got a locker concurrently (the index refused a
+                // second one): perhaps by this very request, decided elsewhere as well.
+                Ok(None) => self.held_by(user).await?,
                 Err(error) if is_duplicate_key(&error) => self.held_by(user).await?,
                 Err(error) => return Err(error.into()),
             };
@@ -237,20 +306,23 @@ impl LockerDesk {
     ) -> anyhow::Result<Decision> {
         let user = &event.payload.user;
         let lockers = store::lockers(&self.database);
-        // Freed by this very request before a crash, or now.
+        // Freed by this very request before a crash, or now, or (when a claim was taken over)
+        // by this request's other decider in the meantime.
         let freed = match lockers.find_one(doc! { "released_by": request_id }).await? {
             Some(locker) => Some(locker),
-            None => {
-                lockers
-                    .find_one_and_update(
-                        doc! { "holder": user },
-                        doc! {
-                            "$unset": { "holder": "", "assigned_by": "", "held_since": "" },
-                            "$set": { "released_by": request_id },
-                        },
-                    )
-                    .await?
-            }
+            None => match lockers
+                .find_one_and_update(
+                    doc! { "holder": user },
+                    doc! {
+                        "$unset": { "holder": "", "assigned_by": "", "held_since": "" },
+                        "$set": { "released_by": request_id },
+                    },
+                )
+                .await?
+            {
+                Some(locker) => Some(locker),
+                None => lockers.find_one(doc! { "released_by": request_id }).await?,
+            },
         };
         let code = freed.map(|locker| locker.code);
         outcome(

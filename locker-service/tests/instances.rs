@@ -1,0 +1,274 @@
+//! locker-service's consumer run as two instances against one MongoDB database: the same request
+//! handed to both at once is decided once, and what is stored, published and done to the
+//! lockers agree; a claim left by a crashed instance does not leave its request stuck.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use locker_service::claims::{self, Claim};
+use locker_service::consumers::lockers::{Incoming, LockerDesk};
+use locker_service::startup::SERVICE;
+use locker_service::store::{self, Locker};
+use mongodb::bson;
+use serde_json::{Value, json};
+use warren_messages::events::lockers::LockerRequested;
+use warren_messages::topology::USER_SERVICE_USERS;
+use warren_messages::{Broker, Envelope, Handler, Outcome, Publisher};
+use warren_service_kit::mongo::{self, MongoSettings};
+use warren_testkit::{Management, broker_settings, eventually, mongo_database, vhost_with};
+
+/// One locker-service instance: its own MongoDB client and broker connection.
+async fn instance(mongo: &MongoSettings, vhost: &str) -> LockerDesk {
+    let database = mongo::database(mongo, SERVICE).await.unwrap();
+    let broker = Broker::new(broker_settings(SERVICE, vhost), "test-locker-instance").unwrap();
+    LockerDesk::new(database, Publisher::new(Arc::new(broker)))
+}
+
+/// A fresh locker database with its indexes, a vhost where the outcomes are routed to
+/// user-service's queue, and a client to look at the lockers with.
+async fn setting() -> (MongoSettings, mongodb::Database, String) {
+    let settings = mongo_database();
+    let database = mongo::database(&settings, SERVICE).await.unwrap();
+    store::prepare(&database).await.unwrap();
+    let vhost = vhost_with(&[USER_SERVICE_USERS]).await;
+    (settings, database, vhost)
+}
+
+/// A locker request for `user` with a fresh id (made through its JSON form, as this crate
+/// reaches UUIDs only through bson).
+fn locker_request(user: &str) -> Envelope<LockerRequested> {
+    let payload = serde_json::from_value(json!({
+        "request_id": bson::Uuid::new().to_string(),
+        "user": user,
+    }))
+    .unwrap();
+    Envelope::new("user-service", payload)
+}
+
+async fn add_locker(database: &mongodb::Database, code: &str) {
+    store::lockers(database)
+        .insert_one(Locker {
+            code: code.to_owned(),
+            location: "hall".into(),
+            added_at: bson::DateTime::now(),
+            added_by: "test".into(),
+            holder: None,
+            assigned_by: None,
+            held_since: None,
+            released_by: None,
+        })
+        .await
+        .unwrap();
+}
+
+/// Hands `message` to `desk` as a batch of one, as the consumer runner would, and again while
+/// the handler asks to retry (another instance is deciding it), until it is done.
+async fn deliver(desk: &LockerDesk, message: Incoming) {
+    let batch = [message];
+    let batch = &batch;
+    let done = eventually(Duration::from_secs(20), || async move {
+        matches!(desk.handle(batch).await.as_slice(), [Outcome::Done])
+    })
+    .await;
+    assert!(done, "the request was not done within 20 s");
+}
+
+/// Every message in user-service's queue of `vhost`, taken off it.
+async fn published(vhost: &str, expected: usize) -> Vec<Value> {
+    let management = Management::new();
+    let queue = USER_SERVICE_USERS.name;
+    assert!(
+        management
+            .reaches_depth(vhost, queue, expected as u64, Duration::from_secs(30))
+            .await,
+        "user-service's queue never held {expected} outcomes"
+    );
+    let messages = management
+        .post_json(
+            &format!("queues/{vhost}/{queue}/get"),
+            &json!({ "count": expected, "ackmode": "ack_requeue_false", "encoding": "auto" }),
+        )
+        .await;
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| serde_json::from_str(message["payload"].as_str().unwrap()).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_request_on_two_instances_at_once_has_one_outcome_that_the_lockers_agree_with() {
+    let (mongo, database, vhost) = setting().await;
+    let first = Arc::new(instance(&mongo, &vhost).await);
+    let second = Arc::new(instance(&mongo, &vhost).await);
+
+    // Each round adds one locker, so it starts with exactly one free, and two users want it;
+    // each user's request goes to both instances at the same moment.
+    const ROUNDS: usize = 40;
+    let mut requests = Vec::new();
+    for round in 0..ROUNDS {
+        add_locker(&database, &format!("L{round:03}")).await;
+        let mut running = tokio::task::JoinSet::new();
+        for user in ["a", "b"] {
+            let request = locker_request(&format!("user-{round}-{user}"));
+            requests.push(request.payload.clone());
+            for desk in [first.clone(), second.clone()] {
+                let message = Incoming::Request(request.clone());
+                running.spawn(async move { deliver(&desk, message).await });
+            }
+        }
+        while let Some(joined) = running.join_next().await {
+            joined.unwrap();
+        }
+    }
+
+    let lockers = store::all_lockers(&database).await.unwrap();
+    let mut mistakes = Vec::new();
+    let mut assigned = 0;
+    for request in &requests {
+        let id = request.request_id.to_string();
+        let stored = store::request(&database, &id).await.unwrap().unwrap();
+        let taken: Vec<&Locker> = lockers
+            .iter()
+            .filter(|locker| locker.assigned_by.as_deref() == Some(id.as_str()))
+            .collect();
+        match stored.outcome.as_str() {
+            "assigned" => {
+                assigned += 1;
+                let holds = taken.len() == 1
+                    && taken[0].holder.as_deref() == Some(request.user.as_str())
+                    && stored.locker.as_deref() == Some(taken[0].code.as_str());
+                if !holds {
+                    mistakes.push(format!(
+                        "{id}: assigned {:?}, lockers {taken:?}",
+                        stored.locker
+                    ));
+                }
+            }
+            "none-free" if !taken.is_empty() => {
+                mistakes.push(format!("{id}: none-free stored, yet it holds {taken:?}"));
+            }
+            "none-free" => {}
+            other => mistakes.push(format!("{id}: unexpected outcome {other}")),
+        }
+    }
+    assert!(
+        mistakes.is_empty(),
+        "{} of {} requests disagree with the lockers: {:#?}",
+        mistakes.len(),
+        requests.len(),
+        &mistakes[..mistakes.len().min(5)]
+    );
+    assert_eq!(assigned, ROUNDS, "every round gives its one locker away");
+
+    // Both instances published each request's outcome: the very same event.
+    let events = published(&vhost, requests.len() * 2).await;
+    let mut by_request: HashMap<String, Vec<&Value>> = HashMap::new();
+    for event in &events {
+        by_request
+            .entry(event["payload"]["request_id"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(event);
+    }
+    for request in &requests {
+        let id = request.request_id.to_string();
+        let stored = store::request(&database, &id).await.unwrap().unwrap();
+        let stored: Value = serde_json::from_str(stored.event.as_deref().unwrap()).unwrap();
+        let seen = &by_request[&id];
+        assert!(
+            seen.iter().all(|event| **event == stored),
+            "{id}: published {seen:#?}, stored {stored:#}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_request_claimed_by_a_live_instance_waits_for_it_and_a_stale_claim_is_taken_over() {
+    let (mongo, database, vhost) = setting().await;
+    add_locker(&database, "L001").await;
+    let desk = instance(&mongo, &vhost)
+        .await
+        .with_claim_lease(Duration::from_secs(2));
+    let request = locker_request("ada");
+    let id = request.payload.request_id.to_string();
+    // Another instance claimed the request and crashed before deciding it.
+    claims::claims(&database)
+        .insert_one(Claim {
+            request_id: id.clone(),
+            owner: "crashed-instance".into(),
+            claimed_at: bson::DateTime::now(),
+        })
+        .await
+        .unwrap();
+
+    let batch = [Incoming::Request(request)];
+    let outcomes = desk.handle(&batch).await;
+    assert!(
+        matches!(outcomes.as_slice(), [Outcome::RetryLater(_)]),
+        "a fresh claim of another instance is left to it: {outcomes:?}"
+    );
+    assert!(store::request(&database, &id).await.unwrap().is_none());
+    assert!(
+        store::all_lockers(&database).await.unwrap()[0]
+            .holder
+            .is_none()
+    );
+
+    // Once the claim is older than the lease, the next delivery takes it over and decides.
+    deliver(&desk, batch[0].clone()).await;
+    let stored = store::request(&database, &id).await.unwrap().unwrap();
+    assert_eq!(stored.outcome, "assigned");
+    let lockers = store::all_lockers(&database).await.unwrap();
+    assert_eq!(lockers[0].holder.as_deref(), Some("ada"));
+    assert_eq!(lockers[0].assigned_by.as_deref(), Some(id.as_str()));
+    // The decided request's claim is gone.
+    assert!(
+        claims::claims(&database)
+            .find_one(bson::doc! { "_id": &id })
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(published(&vhost, 1).await[0]["type"], "locker.assigned");
+}
+
+#[tokio::test]
+async fn a_locker_taken_late_by_a_request_that_stored_none_free_is_freed_on_its_next_delivery() {
+    let (mongo, database, vhost) = setting().await;
+    let desk = instance(&mongo, &vhost).await;
+    let request = locker_request("grace");
+    let id = request.payload.request_id.to_string();
+    // The request was decided none-free; then an instance whose claim had been taken over
+    // (slow, not dead) took a locker freed in the meantime, and crashed before settling.
+    deliver(&desk, Incoming::Request(request.clone())).await;
+    assert_eq!(
+        store::request(&database, &id)
+            .await
+            .unwrap()
+            .unwrap()
+            .outcome,
+        "none-free"
+    );
+    add_locker(&database, "L001").await;
+    store::lockers(&database)
+        .update_one(
+            bson::doc! { "_id": "L001" },
+            bson::doc! { "$set": { "holder": "grace", "assigned_by": &id } },
+        )
+        .await
+        .unwrap();
+
+    // The crashed instance's delivery comes back.
+    deliver(&desk, Incoming::Request(request)).await;
+    let locker = &store::all_lockers(&database).await.unwrap()[0];
+    assert!(
+        locker.holder.is_none() && locker.assigned_by.is_none(),
+        "{locker:?}"
+    );
+    let events = published(&vhost, 2).await;
+    assert_eq!(events[0], events[1], "the same outcome, published again");
+    assert_eq!(events[0]["payload"]["reason"], "none-free");
+}
