@@ -11,10 +11,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+mod confirms;
+
+use lapin::BasicProperties;
+use lapin::options::ConfirmSelectOptions;
 use lapin::protocol::basic::AMQPProperties;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation};
 use metrics::Counter;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -22,6 +24,7 @@ use tokio::time::Instant;
 use crate::connection::Broker;
 use crate::envelope::{Envelope, Event};
 use crate::topology::EXCHANGES;
+use confirms::{Lane, Settled};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -64,8 +67,8 @@ pub struct Outgoing<'a> {
 pub struct Publisher {
     broker: Arc<Broker>,
     counters: Counters,
-    /// The open channel: read on every publish, so a plain lock never held across an await.
-    current: std::sync::Mutex<Option<Channel>>,
+    /// The open lane: read on every publish, so a plain lock never held across an await.
+    current: std::sync::Mutex<Option<Arc<Lane>>>,
     /// Serialises opening a new channel.
     opening: Mutex<()>,
 }
@@ -92,7 +95,8 @@ impl Publisher {
         .await
     }
 
-    /// Publishes a prepared message (mandatory, confirmed).
+    /// Publishes a prepared message (mandatory, confirmed). A message without a `message_id` is
+    /// given one: returns are matched to their publishes by it.
     pub async fn publish_raw(&self, message: Outgoing<'_>) -> Result<(), PublishError> {
         let timeout = self.broker.settings().confirm_timeout();
         let deadline = Instant::now() + timeout;
@@ -111,8 +115,8 @@ impl Publisher {
     ) -> Result<(), PublishError> {
         let mut backoff = Duration::from_millis(50);
         loop {
-            let channel = match tokio::time::timeout_at(deadline, self.channel()).await {
-                Ok(Ok(channel)) => channel,
+            let lane = match tokio::time::timeout_at(deadline, self.lane()).await {
+                Ok(Ok(lane)) => lane,
                 Ok(Err(error)) if Instant::now() + backoff < deadline => {
                     tracing::debug!(%error, "no channel to publish on; retrying");
                     tokio::time::sleep(backoff).await;
@@ -126,67 +130,58 @@ impl Publisher {
                     )));
                 }
             };
-            let sent = channel
-                .basic_publish(
-                    message.exchange.into(),
-                    message.routing_key.into(),
-                    BasicPublishOptions {
-                        mandatory: true,
-                        immediate: false,
-                    },
-                    message.body,
-                    message.properties.clone(),
-                )
-                .await;
-            let confirm = match sent {
-                Ok(confirm) => confirm,
-                Err(error) if !channel.status().connected() => {
-                    // The channel was already closed: nothing went out. Start over on a new one.
-                    tracing::debug!(%error, "channel closed before publishing; retrying");
-                    self.forget(&channel).await;
-                    continue;
-                }
-                Err(error) => {
-                    self.forget(&channel).await;
-                    tracing::warn!(%error, "publish failed mid-way; outcome unknown");
+            // The deadline bounds `basic.publish` too, which waits while the connection is
+            // blocked (a memory or disk alarm) or the socket is full. The publish itself goes
+            // on in the lane: it may still reach the broker, so the outcome is unknown.
+            let settled = match tokio::time::timeout_at(deadline, lane.publish(message)).await {
+                Ok(Ok(settled)) => settled,
+                Ok(Err(_)) => {
+                    tracing::warn!("the channel's confirm task is gone; outcome unknown");
+                    self.forget(&lane);
                     return Err(PublishError::Unknown(timeout));
                 }
+                Err(_) => return Err(PublishError::Unknown(timeout)),
             };
-            return match tokio::time::timeout_at(deadline, confirm).await {
-                Ok(Ok(Confirmation::Ack(None))) => Ok(()),
-                Ok(Ok(Confirmation::Ack(Some(_)))) => Err(PublishError::Unroutable {
+            return match settled {
+                Settled::Routed => Ok(()),
+                Settled::Returned => Err(PublishError::Unroutable {
                     exchange: message.exchange.to_owned(),
                     routing_key: message.routing_key.to_owned(),
                 }),
-                Ok(Ok(Confirmation::Nack(_))) => {
+                Settled::Nacked => {
                     // A quorum queue's channel can stay in a rejecting state after a leader
                     // change; the caller's retry goes out on a fresh channel.
-                    self.discard(&channel).await;
+                    self.discard(&lane);
                     Err(PublishError::Nacked)
                 }
-                Ok(Ok(Confirmation::NotRequested)) => {
-                    // Cannot happen on a confirm-mode channel; treat as unknown to stay honest.
-                    self.forget(&channel).await;
+                Settled::NotSent(error) if !lane.channel().status().connected() => {
+                    // The channel was already closed: nothing went out. Start over on a new one.
+                    tracing::debug!(%error, "channel closed before publishing; retrying");
+                    self.forget(&lane);
+                    continue;
+                }
+                Settled::NotSent(error) => {
+                    self.forget(&lane);
+                    tracing::warn!(%error, "publish failed mid-way; outcome unknown");
                     Err(PublishError::Unknown(timeout))
                 }
-                Ok(Err(error)) => {
-                    tracing::warn!(%error, "connection lost while awaiting a confirm");
-                    self.forget(&channel).await;
+                Settled::Unknown(error) => {
+                    tracing::warn!(%error, "no confirm for a publish; outcome unknown");
+                    self.forget(&lane);
                     Err(PublishError::Unknown(timeout))
                 }
-                Err(_) => Err(PublishError::Unknown(timeout)),
             };
         }
     }
 
     /// The shared confirm-mode channel, opened (on any live node) when needed.
-    async fn channel(&self) -> Result<Channel, PublishError> {
-        if let Some(channel) = self.open_channel() {
-            return Ok(channel);
+    async fn lane(&self) -> Result<Arc<Lane>, PublishError> {
+        if let Some(lane) = self.open_lane() {
+            return Ok(lane);
         }
         let _opening = self.opening.lock().await;
-        if let Some(channel) = self.open_channel() {
-            return Ok(channel);
+        if let Some(lane) = self.open_lane() {
+            return Ok(lane);
         }
         let channel = self
             .broker
@@ -197,36 +192,43 @@ impl Publisher {
             .confirm_select(ConfirmSelectOptions::default())
             .await
             .map_err(|error| PublishError::Unavailable(error.to_string()))?;
-        *self.slot() = Some(channel.clone());
-        Ok(channel)
+        let lane = Arc::new(Lane::new(channel));
+        *self.slot() = Some(lane.clone());
+        Ok(lane)
     }
 
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Channel>> {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<Lane>>> {
         self.current
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn open_channel(&self) -> Option<Channel> {
+    fn open_lane(&self) -> Option<Arc<Lane>> {
         self.slot()
             .as_ref()
-            .filter(|channel| channel.status().connected())
+            .filter(|lane| lane.channel().status().connected())
             .cloned()
     }
 
-    /// Forgets `channel` and closes it, so that no publisher uses it again.
-    async fn discard(&self, channel: &Channel) {
-        self.forget(channel).await;
-        if let Err(error) = channel.close(200, "replaced after a nack".into()).await {
-            tracing::debug!(%error, "closing a nacking channel");
-        }
+    /// Forgets `lane` and closes its channel, so that no publisher uses it again.
+    fn discard(&self, lane: &Lane) {
+        self.forget(lane);
+        let channel = lane.channel().clone();
+        tokio::spawn(async move {
+            if let Err(error) = channel.close(200, "replaced after a nack".into()).await {
+                tracing::debug!(%error, "closing a nacking channel");
+            }
+        });
     }
 
-    async fn forget(&self, failed: &Channel) {
+    /// Forgets `failed` if it is still the current lane. Compared by identity: channel ids
+    /// are reused on a new connection, and a late failure on the old channel must not drop
+    /// its successor.
+    fn forget(&self, failed: &Lane) {
         let mut slot = self.slot();
         if slot
             .as_ref()
-            .is_some_and(|channel| channel.id() == failed.id())
+            .is_some_and(|current| std::ptr::eq(Arc::as_ptr(current), failed))
         {
             *slot = None;
         }
@@ -234,7 +236,7 @@ impl Publisher {
 
     /// Readiness: a confirm-mode channel is open or can be opened.
     pub async fn ping(&self) -> Result<(), PublishError> {
-        self.channel().await.map(|_| ())
+        self.lane().await.map(|_| ())
     }
 }
 
@@ -323,4 +325,47 @@ pub fn properties<E>(envelope: &Envelope<E>) -> BasicProperties {
         .with_app_id(ShortString::from(envelope.producer.clone()))
         .with_correlation_id(ShortString::from(envelope.correlation_id.to_string()))
         .with_headers(headers)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::BrokerSettings;
+
+    /// Against the test cluster (through testkit, like the integration tests).
+    fn broker(vhost: &str) -> Arc<Broker> {
+        let settings = BrokerSettings {
+            nodes: warren_testkit::amqp_nodes(),
+            vhost: vhost.to_owned(),
+            username: "vote-service".to_owned(),
+            password: SecretString::from(warren_testkit::broker_password("vote-service")),
+            heartbeat_secs: 5,
+            connect_timeout_ms: 3_000,
+            confirm_timeout_ms: 5_000,
+        };
+        Arc::new(Broker::new(settings, "test-forget").unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_late_failure_on_a_dead_channel_keeps_its_successor_that_reuses_its_id() {
+        let vhost = warren_testkit::vhost_with(&[]).await;
+        let broker = broker(&vhost);
+        let publisher = Publisher::new(broker.clone());
+        let old = publisher.lane().await.unwrap();
+        // A new connection numbers its channels from 1 again.
+        broker.close().await;
+        let new = publisher.lane().await.unwrap();
+        assert!(!Arc::ptr_eq(&old, &new));
+        assert_eq!(old.channel().id(), new.channel().id());
+
+        publisher.forget(&old);
+        let current = publisher.lane().await.unwrap();
+        assert!(
+            Arc::ptr_eq(&current, &new),
+            "forgetting the dead channel dropped the live one"
+        );
+    }
 }
