@@ -16,6 +16,7 @@
 //! live node), re-applies the prefetch and subscribes again.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -163,7 +164,7 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
 
     /// Consumes until `shutdown` completes; finishes the batch in flight, then returns.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
-        tokio::pin!(shutdown);
+        let mut stop = Stop::new(shutdown);
         let orphaned = Arc::new(Notify::new());
         let watch = tokio::spawn(watch_queue(
             self.broker.clone(),
@@ -172,12 +173,23 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
         ));
         let mut backoff = Duration::from_millis(100);
         loop {
-            let subscribe = tokio::time::timeout(SUBSCRIBE_TIMEOUT, self.subscribe());
+            // The channel is kept here, outside the bounded subscribe, so that a subscribe cut
+            // short after `basic.consume` went out can close it: otherwise the broker keeps a
+            // consumer on it that nobody reads, holding up to `prefetch` deliveries.
+            let mut opened = None;
             let subscribed = tokio::select! {
-                () = &mut shutdown => break,
-                subscribed = subscribe => subscribed.unwrap_or_else(|_| {
-                    Err(crate::BrokerError::Unavailable { tried: 1, last: format!("no subscription within {SUBSCRIBE_TIMEOUT:?}") })
-                }),
+                () = stop.requested() => None,
+                subscribed = tokio::time::timeout(SUBSCRIBE_TIMEOUT, self.subscribe(&mut opened)) => {
+                    Some(subscribed.unwrap_or_else(|_| {
+                        Err(crate::BrokerError::Unavailable { tried: 1, last: format!("no subscription within {SUBSCRIBE_TIMEOUT:?}") })
+                    }))
+                }
+            };
+            let Some(subscribed) = subscribed else {
+                if let Some(channel) = opened {
+                    leave(&channel, None).await;
+                }
+                break;
             };
             let (channel, mut deliveries) = match subscribed {
                 Ok(subscription) => {
@@ -185,9 +197,12 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
                     subscription
                 }
                 Err(error) => {
+                    if let Some(channel) = opened {
+                        leave(&channel, None).await;
+                    }
                     tracing::warn!(queue = self.queue.name, %error, "cannot subscribe; retrying");
                     tokio::select! {
-                        () = &mut shutdown => break,
+                        () = stop.requested() => break,
                         () = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -195,9 +210,12 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
                 }
             };
             tracing::info!(queue = self.queue.name, "consuming");
-            let stop = loop {
+            let stopping = loop {
+                if stop.fired {
+                    break true;
+                }
                 let first = tokio::select! {
-                    () = &mut shutdown => break true,
+                    () = stop.requested() => break true,
                     () = orphaned.notified() => {
                         tracing::warn!(queue = self.queue.name, "the queue shows no consumer although this one is subscribed; subscribing again");
                         break false;
@@ -225,26 +243,15 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
                     }
                 }
                 // The batch in flight is finished even when shutdown arrives meanwhile.
-                self.process(&channel, batch, &mut shutdown).await;
+                self.process(&channel, batch, &mut stop).await;
                 if stream_ended {
                     break false;
                 }
             };
             // Leave the subscription behind for good: a cancelled or orphaned consumer's channel
             // is closed too, returning anything it still holds to the queue.
-            let tag = deliveries.tag();
-            if channel.status().connected() {
-                // Bounded: after a server-side cancel the broker may never answer a cancel.
-                let cancel = channel.basic_cancel(tag, BasicCancelOptions::default());
-                if tokio::time::timeout(LEAVE_TIMEOUT, cancel).await.is_err() {
-                    tracing::debug!("no answer to cancelling the consumer");
-                }
-                let close = channel.close(200, "consumer leaving".into());
-                if tokio::time::timeout(LEAVE_TIMEOUT, close).await.is_err() {
-                    tracing::debug!("no answer to closing the consumer channel");
-                }
-            }
-            if stop {
+            leave(&channel, Some(deliveries.tag())).await;
+            if stopping {
                 break;
             }
             metrics::counter!("warren_consumer_subscriptions_lost_total", "queue" => self.queue.name)
@@ -254,8 +261,12 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
         tracing::info!(queue = self.queue.name, "consumer stopped");
     }
 
-    async fn subscribe(&self) -> Result<(Channel, lapin::Consumer), crate::BrokerError> {
-        let channel = self.broker.channel().await?;
+    /// Opens a channel (left in `opened` as soon as it exists), sets the prefetch and subscribes.
+    async fn subscribe(
+        &self,
+        opened: &mut Option<Channel>,
+    ) -> Result<(Channel, lapin::Consumer), crate::BrokerError> {
+        let channel = opened.insert(self.broker.channel().await?).clone();
         channel
             .basic_qos(self.settings.prefetch, BasicQosOptions::default())
             .await?;
@@ -278,7 +289,7 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
         &self,
         channel: &Channel,
         deliveries: Vec<Delivery>,
-        shutdown: &mut (impl Future<Output = ()> + Unpin),
+        stop: &mut Stop<impl Future<Output = ()>>,
     ) {
         let queue = self.queue.name;
         metrics::counter!("warren_messages_consumed_total", "queue" => queue)
@@ -386,7 +397,7 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
                 "handler asked to retry; waiting"
             );
             tokio::select! {
-                () = &mut *shutdown => shutting_down = true,
+                () = stop.requested() => shutting_down = true,
                 () = tokio::time::sleep(backoff) => {}
             }
             backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -520,6 +531,50 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
                 tracing::warn!(queue = self.queue.name, %error, "requeue failed; it will be redelivered");
             }
         }
+    }
+}
+
+/// The shutdown signal, remembered once it has fired: a completed future must not be polled
+/// again, and the runner asks after it at several points.
+struct Stop<F> {
+    signal: Pin<Box<F>>,
+    fired: bool,
+}
+
+impl<F: Future<Output = ()>> Stop<F> {
+    fn new(signal: F) -> Self {
+        Self {
+            signal: Box::pin(signal),
+            fired: false,
+        }
+    }
+
+    /// Completes when shutdown has been requested (at once if it already was).
+    async fn requested(&mut self) {
+        if !self.fired {
+            self.signal.as_mut().await;
+            self.fired = true;
+        }
+    }
+}
+
+/// Leaves a subscription for good: cancels the consumer (when it is known) and closes its
+/// channel, which returns whatever it still holds to the queue. Both are bounded: after a
+/// server-side cancel, or with a subscription the client never heard confirmed, the broker
+/// may never answer.
+async fn leave(channel: &Channel, consumer_tag: Option<ShortString>) {
+    if !channel.status().connected() {
+        return;
+    }
+    if let Some(tag) = consumer_tag {
+        let cancel = channel.basic_cancel(tag, BasicCancelOptions::default());
+        if tokio::time::timeout(LEAVE_TIMEOUT, cancel).await.is_err() {
+            tracing::debug!("no answer to cancelling the consumer");
+        }
+    }
+    let close = channel.close(200, "consumer leaving".into());
+    if tokio::time::timeout(LEAVE_TIMEOUT, close).await.is_err() {
+        tracing::debug!("no answer to closing the consumer channel");
     }
 }
 
