@@ -46,6 +46,14 @@ impl Csrf {
         Self::new(&random, purpose)
     }
 
+    /// The same key (also a random one) under another purpose, for another kind of signature.
+    pub fn with_purpose(&self, purpose: &'static str) -> Self {
+        Self {
+            key: self.key.clone(),
+            purpose,
+        }
+    }
+
     fn mac(&self, session: &[u8]) -> Hmac<Sha256> {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes a key of any length");
@@ -75,6 +83,65 @@ impl Csrf {
         match hex::decode(signature) {
             Ok(bytes) => self.mac(data).verify_slice(&bytes).is_ok(),
             Err(_) => false,
+        }
+    }
+}
+
+/// Attempt ids: a fresh random id in every rendered form, signed for the visitor's session,
+/// which the form sends back and the service publishes as the event's `message_id`. Sending
+/// one form twice (a retry after an unknown outcome, a double click) therefore publishes one
+/// message id, which the consumers apply once; a fresh page load gives a new attempt.
+#[derive(Clone)]
+pub struct Attempts {
+    signer: Csrf,
+}
+
+impl Attempts {
+    /// Signs with `signer`, which should have a purpose of its own (not the CSRF tokens').
+    pub fn new(signer: Csrf) -> Self {
+        Self { signer }
+    }
+
+    fn signed_bytes(session: Uuid, attempt: Uuid) -> [u8; 32] {
+        let mut bytes = [0_u8; 32];
+        bytes[..16].copy_from_slice(session.as_bytes());
+        bytes[16..].copy_from_slice(attempt.as_bytes());
+        bytes
+    }
+
+    /// A new attempt for a form shown to `session`: `<uuid>.<signature>`.
+    pub fn issue(&self, session: Uuid) -> String {
+        self.field(session, Uuid::now_v7())
+    }
+
+    /// The form field for `attempt` shown to `session` (to offer sending it again).
+    pub fn field(&self, session: Uuid, attempt: Uuid) -> String {
+        let signature = self.signer.sign(&Self::signed_bytes(session, attempt));
+        format!("{}.{signature}", attempt.simple())
+    }
+
+    /// The attempt id in `value` if this service issued it to `session`.
+    pub fn verify(&self, session: Uuid, value: &str) -> Option<Uuid> {
+        let (attempt, signature) = value.split_once('.')?;
+        let attempt = Uuid::try_parse(attempt).ok()?;
+        self.signer
+            .verify_signature(&Self::signed_bytes(session, attempt), signature)
+            .then_some(attempt)
+    }
+
+    /// The attempt id a form sent: its own if signed for `session`, a fresh one if it sent
+    /// none (a page from before attempts, a script: such a send is not safe to repeat), and a
+    /// refusal if it was altered or made up.
+    pub fn of_form(&self, session: Uuid, value: Option<&str>) -> Result<Uuid, Refusal> {
+        match value {
+            None => Ok(Uuid::now_v7()),
+            Some(value) => self.verify(session, value).ok_or_else(|| {
+                Refusal::Forbidden(
+                    "the form was altered (its attempt id is not one this site gave you): \
+                     reload the page and try again"
+                        .into(),
+                )
+            }),
         }
     }
 }
@@ -152,6 +219,9 @@ pub enum Refusal {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// The request contradicts what was already done (a form sent again with other values).
+    #[error("{0}")]
+    Conflict(String),
     #[error("send the form as application/x-www-form-urlencoded")]
     UnsupportedMediaType,
     /// A dependency (broker, database) cannot serve the request now; nothing was done.
@@ -167,6 +237,7 @@ impl Refusal {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -316,6 +387,40 @@ mod tests {
         assert!(!Csrf::new(b"secret", "lockers").verify(session, &token));
         assert!(!csrf.verify(session, "not-hex"));
         assert!(!csrf.verify(session, ""));
+    }
+
+    #[test]
+    fn an_attempt_verifies_only_for_its_session_and_unaltered() {
+        let attempts = Attempts::new(Csrf::new(b"secret", "vote-attempt"));
+        let session = Uuid::new_v4();
+        let issued = attempts.issue(session);
+        let attempt = attempts.verify(session, &issued).unwrap();
+        assert_eq!(attempts.of_form(session, Some(&issued)).unwrap(), attempt);
+        assert_ne!(
+            attempts.verify(session, &attempts.issue(session)),
+            Some(attempt)
+        );
+        assert!(attempts.verify(Uuid::new_v4(), &issued).is_none());
+        let (id, signature) = issued.split_once('.').unwrap();
+        let other = Uuid::now_v7().simple().to_string();
+        assert!(
+            attempts
+                .verify(session, &format!("{other}.{signature}"))
+                .is_none()
+        );
+        assert!(
+            attempts
+                .verify(session, &format!("{id}.{}", "0".repeat(64)))
+                .is_none()
+        );
+        assert!(attempts.verify(session, id).is_none());
+        assert!(matches!(
+            attempts.of_form(session, Some("forged")),
+            Err(Refusal::Forbidden(_))
+        ));
+        assert!(attempts.of_form(session, None).is_ok());
+        let other_purpose = Attempts::new(Csrf::new(b"secret", "vote"));
+        assert!(other_purpose.verify(session, &issued).is_none());
     }
 
     #[test]
