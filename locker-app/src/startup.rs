@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use warren_messages::{Broker, Publisher};
-use warren_service_kit::web::Csrf;
+use warren_service_kit::web::{Attempts, Csrf};
 use warren_service_kit::{
     Application, mongo,
     ops::{self, Readiness},
@@ -25,11 +25,13 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let readiness = Readiness::new()
         .with_postgres(users.clone())
         .with_mongo(lockers.clone());
+    let csrf = Csrf::from_settings(&settings.web.csrf_secret, "warren-lockers");
     let state = Arc::new(State {
         users,
         lockers,
         publisher: Publisher::new(broker.clone()),
-        csrf: Csrf::from_settings(&settings.web.csrf_secret, "warren-lockers"),
+        attempts: Attempts::new(csrf.with_purpose("warren-locker-attempt")),
+        csrf,
         links: Csrf::from_settings(&settings.web.csrf_secret, "warren-locker-request"),
         max_body_bytes: settings.web.max_body_bytes,
     });

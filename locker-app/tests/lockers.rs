@@ -341,6 +341,18 @@ async fn bad_input_is_refused_clearly_and_publishes_nothing() {
         .await
         .unwrap();
     assert_eq!(stolen.status(), StatusCode::FORBIDDEN);
+    let altered = visitor
+        .client
+        .post(format!("{}/register", visitor.base))
+        .form(&[
+            ("name", "ada"),
+            ("csrf", visitor.token.as_str()),
+            ("attempt", "01890a5d-ac96-774b-bcce-b302099a8057.00"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(altered.status(), StatusCode::FORBIDDEN);
     let made_up = visitor
         .client
         .get(format!(

@@ -1,10 +1,15 @@
-//! The forms' POSTs: each checks the request (size, content type, Origin, CSRF token) and its
-//! fields, publishes one event, and once the broker confirmed it redirects to the request's
-//! status page. A request that fails a check publishes nothing; an event the broker did not
-//! confirm is reported as not sent.
+//! The forms' POSTs: each checks the request (size, content type, Origin, CSRF token, attempt
+//! id) and its fields, publishes one event, and once the broker confirmed it redirects to the
+//! request's status page. A request that fails a check publishes nothing.
+//!
+//! The form's signed attempt id is the request id and the event's message id, so sending one
+//! form again (a double click, a retry) is the same request, handled once, with the same status
+//! page. An event the broker certainly did not take is reported as not sent; one whose outcome
+//! is unknown is reported as such, with the same form to send again.
 
 use std::sync::Arc;
 
+use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 use warp::filters::BoxedFilter;
@@ -16,7 +21,7 @@ use warren_messages::events::users::{
     DeletionRequested, LockerWanted, RegistrationRequested, ReleaseWanted, validate_name,
 };
 use warren_messages::{Envelope, Event};
-use warren_service_kit::web::{Refusal, form_post, verified_session};
+use warren_service_kit::web::{Refusal, form_post, html, verified_session};
 
 use super::{SESSION_COOKIE, State, with_state};
 use crate::startup::SERVICE;
@@ -25,6 +30,7 @@ use crate::startup::SERVICE;
 struct UserForm {
     name: Option<String>,
     csrf: Option<String>,
+    attempt: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -32,6 +38,7 @@ struct LockerForm {
     code: Option<String>,
     location: Option<String>,
     csrf: Option<String>,
+    attempt: Option<String>,
 }
 
 /// The user actions: the path and the event each publishes.
@@ -43,22 +50,86 @@ enum Action {
     Release,
 }
 
-/// Publishes `payload` and redirects to its status page once it is confirmed.
+impl Action {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Register => "register",
+            Self::Delete => "delete",
+            Self::Request => "request",
+            Self::Release => "release",
+        }
+    }
+
+    fn describe(self, name: &str) -> String {
+        match self {
+            Self::Register => format!("the registration of {name}"),
+            Self::Delete => format!("the deletion of {name}"),
+            Self::Request => format!("the locker request for {name}"),
+            Self::Release => format!("the release of {name}'s locker"),
+        }
+    }
+}
+
+/// A form as it was sent: what it asked for, to offer it again when its outcome is unknown.
+struct Sent {
+    session: Uuid,
+    csrf: String,
+    action: String,
+    what: String,
+    fields: Vec<(&'static str, String)>,
+}
+
+/// The page for a request whose outcome is unknown: what is known, and the same form again.
+#[derive(Template)]
+#[template(path = "unconfirmed.html")]
+struct Unconfirmed {
+    what: String,
+    reason: String,
+    action: String,
+    csrf: String,
+    attempt: String,
+    fields: Vec<(&'static str, String)>,
+}
+
+/// Publishes `payload` as request `request_id` and redirects to its status page once it is
+/// confirmed.
 async fn send<E: Event>(
     state: &State,
     request_id: Uuid,
     payload: E,
+    sent: Sent,
 ) -> Result<Response, Rejection> {
-    let envelope = Envelope::new(SERVICE, payload);
-    if let Err(error) = state.publisher.publish(&envelope).await {
-        tracing::warn!(%error, message_id = %envelope.message_id, "request not confirmed by the broker");
-        return Err(Refusal::Unavailable(format!(
-            "your request was not sent: {error}. Nothing was changed; please try again."
-        ))
-        .reject());
+    let mut envelope = Envelope::new(SERVICE, payload);
+    envelope.message_id = request_id;
+    envelope.correlation_id = request_id;
+    match state.publisher.publish(&envelope).await {
+        Ok(()) => {
+            let location = super::requests::link(state, request_id);
+            Ok(
+                warp::reply::with_header(StatusCode::SEE_OTHER, "location", location)
+                    .into_response(),
+            )
+        }
+        Err(error) if error.outcome_unknown() => {
+            tracing::warn!(%error, %request_id, "request not confirmed by the broker: outcome unknown");
+            let page = Unconfirmed {
+                what: sent.what,
+                reason: error.to_string(),
+                action: sent.action,
+                csrf: sent.csrf,
+                attempt: state.attempts.field(sent.session, request_id),
+                fields: sent.fields,
+            };
+            Ok(html(&page, StatusCode::SERVICE_UNAVAILABLE))
+        }
+        Err(error) => {
+            tracing::warn!(%error, %request_id, "request not taken by the broker");
+            Err(Refusal::Unavailable(format!(
+                "your request was not sent: {error}. Nothing was changed; please try again."
+            ))
+            .reject())
+        }
     }
-    let location = super::requests::link(state, request_id);
-    Ok(warp::reply::with_header(StatusCode::SEE_OTHER, "location", location).into_response())
 }
 
 async fn user_action(
@@ -67,23 +138,38 @@ async fn user_action(
     form: UserForm,
     state: Arc<State>,
 ) -> Result<Response, Rejection> {
-    verified_session(&state.csrf, cookie.as_deref(), form.csrf.as_deref())
+    let session = verified_session(&state.csrf, cookie.as_deref(), form.csrf.as_deref())
+        .map_err(Refusal::reject)?;
+    let request_id = state
+        .attempts
+        .of_form(session, form.attempt.as_deref())
         .map_err(Refusal::reject)?;
     let name = form.name.unwrap_or_default().trim().to_owned();
     validate_name(&name).map_err(|error| Refusal::BadRequest(error).reject())?;
-    let request_id = Uuid::now_v7();
+    let sent = Sent {
+        session,
+        csrf: form.csrf.unwrap_or_default(),
+        action: format!("/{}", action.path()),
+        what: action.describe(&name),
+        fields: vec![("name", name.clone())],
+    };
     match action {
         Action::Register => {
-            send(
-                &state,
-                request_id,
-                RegistrationRequested { request_id, name },
-            )
-            .await
+            let payload = RegistrationRequested { request_id, name };
+            send(&state, request_id, payload, sent).await
         }
-        Action::Delete => send(&state, request_id, DeletionRequested { request_id, name }).await,
-        Action::Request => send(&state, request_id, LockerWanted { request_id, name }).await,
-        Action::Release => send(&state, request_id, ReleaseWanted { request_id, name }).await,
+        Action::Delete => {
+            let payload = DeletionRequested { request_id, name };
+            send(&state, request_id, payload, sent).await
+        }
+        Action::Request => {
+            let payload = LockerWanted { request_id, name };
+            send(&state, request_id, payload, sent).await
+        }
+        Action::Release => {
+            let payload = ReleaseWanted { request_id, name };
+            send(&state, request_id, payload, sent).await
+        }
     }
 }
 
@@ -92,13 +178,23 @@ async fn add_locker(
     form: LockerForm,
     state: Arc<State>,
 ) -> Result<Response, Rejection> {
-    verified_session(&state.csrf, cookie.as_deref(), form.csrf.as_deref())
+    let session = verified_session(&state.csrf, cookie.as_deref(), form.csrf.as_deref())
+        .map_err(Refusal::reject)?;
+    let request_id = state
+        .attempts
+        .of_form(session, form.attempt.as_deref())
         .map_err(Refusal::reject)?;
     let code = form.code.unwrap_or_default().trim().to_uppercase();
     let location = form.location.unwrap_or_default().trim().to_owned();
     validate_code(&code).map_err(|error| Refusal::BadRequest(error).reject())?;
     validate_location(&location).map_err(|error| Refusal::BadRequest(error).reject())?;
-    let request_id = Uuid::now_v7();
+    let sent = Sent {
+        session,
+        csrf: form.csrf.unwrap_or_default(),
+        action: "/lockers".to_owned(),
+        what: format!("the addition of locker {code} ({location})"),
+        fields: vec![("code", code.clone()), ("location", location.clone())],
+    };
     send(
         &state,
         request_id,
@@ -107,14 +203,15 @@ async fn add_locker(
             code,
             location,
         },
+        sent,
     )
     .await
 }
 
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
     let limit = state.max_body_bytes;
-    let user = |path: &'static str, action: Action| {
-        warp::path(path)
+    let user = |action: Action| {
+        warp::path(action.path())
             .and(warp::path::end())
             .and(form_post(limit))
             .and(warp::cookie::optional::<String>(SESSION_COOKIE))
@@ -129,12 +226,12 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and(warp::body::form::<LockerForm>())
         .and(with_state(state.clone()))
         .and_then(add_locker);
-    user("register", Action::Register)
-        .or(user("delete", Action::Delete))
+    user(Action::Register)
+        .or(user(Action::Delete))
         .unify()
-        .or(user("request", Action::Request))
+        .or(user(Action::Request))
         .unify()
-        .or(user("release", Action::Release))
+        .or(user(Action::Release))
         .unify()
         .or(add)
         .unify()

@@ -13,7 +13,7 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 use warren_messages::Publisher;
-use warren_service_kit::web::{Csrf, recover};
+use warren_service_kit::web::{Attempts, Csrf, recover};
 
 /// What every handler needs.
 pub struct State {
@@ -23,6 +23,8 @@ pub struct State {
     pub lockers: mongodb::Database,
     pub publisher: Publisher,
     pub csrf: Csrf,
+    /// Signs the forms' attempt ids, which become the requests' ids and message ids.
+    pub attempts: Attempts,
     /// Signs the links to request status pages, so that only requests sent from here have one.
     pub links: Csrf,
     pub max_body_bytes: u64,

@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use askama::Template;
 use serde::Deserialize;
+use uuid::Uuid;
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 use warren_messages::events::users::validate_name;
-use warren_service_kit::web::{Refusal, Session, html, session};
+use warren_service_kit::web::{Attempts, Refusal, Session, html, session};
 
 use super::{SESSION_COOKIE, State, with_state};
 use crate::reconcile;
@@ -31,6 +32,7 @@ struct Home {
     error: Option<String>,
     state: UserState,
     csrf: String,
+    forms: Forms,
 }
 
 #[derive(Template)]
@@ -45,6 +47,28 @@ struct LockersPage {
     lockers: Vec<locker_service::store::Locker>,
     free: usize,
     csrf: String,
+    forms: Forms,
+}
+
+/// Gives each form on a page an attempt id of its own (the request id it sends), so that
+/// sending one form twice is one request and two forms are two.
+pub struct Forms {
+    attempts: Attempts,
+    session: Uuid,
+}
+
+impl Forms {
+    fn new(state: &State, session: &Session) -> Self {
+        Self {
+            attempts: state.attempts.clone(),
+            session: session.id,
+        }
+    }
+
+    /// A fresh attempt id for one form.
+    pub fn attempt(&self) -> String {
+        self.attempts.issue(self.session)
+    }
 }
 
 #[derive(Deserialize)]
@@ -64,6 +88,7 @@ async fn home(lookup: Lookup, session: Session, state: Arc<State>) -> Result<Res
         error: None,
         state: UserState::NotAsked,
         csrf: state.csrf.token(session.id),
+        forms: Forms::new(&state, &session),
     };
     let mut status = StatusCode::OK;
     if !page.name.is_empty() {
@@ -84,7 +109,13 @@ async fn home(lookup: Lookup, session: Session, state: Arc<State>) -> Result<Res
             }
         }
     }
-    Ok(session.attach(html(&page, status)))
+    Ok(session.attach(fresh(html(&page, status))))
+}
+
+/// A page with forms is not kept by the browser, so that going back to it gives new attempt
+/// ids rather than sending a used one with other values.
+fn fresh(page: Response) -> Response {
+    warp::reply::with_header(page, "cache-control", "no-store").into_response()
 }
 
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
@@ -119,8 +150,9 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
                 lockers,
                 free,
                 csrf: state.csrf.token(session.id),
+                forms: Forms::new(&state, &session),
             };
-            Ok::<_, Rejection>(session.attach(html(&page, StatusCode::OK)))
+            Ok::<_, Rejection>(session.attach(fresh(html(&page, StatusCode::OK))))
         });
     let api_users = warp::path!("api" / "users")
         .and(warp::get())

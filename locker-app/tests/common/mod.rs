@@ -25,6 +25,15 @@ pub struct System {
 /// The whole locker app; the two consumers run only if asked (their schema and indexes are
 /// made either way).
 pub async fn system(users_running: bool, lockers_running: bool) -> System {
+    system_with(users_running, lockers_running, |_| {}).await
+}
+
+/// The whole locker app, with locker-app's settings changed by `configure`.
+pub async fn system_with(
+    users_running: bool,
+    lockers_running: bool,
+    configure: impl FnOnce(&mut locker_app::configuration::Settings),
+) -> System {
     let vhost = vhost_with(&[USER_SERVICE_USERS, LOCKER_SERVICE_LOCKERS]).await;
     let database = postgres_database().await;
     let mongo = mongo_database();
@@ -41,6 +50,7 @@ pub async fn system(users_running: bool, lockers_running: bool) -> System {
     settings.broker = broker_settings("locker-app", &vhost);
     settings.postgres = database;
     settings.mongo = mongo.clone();
+    configure(&mut settings);
     let mut system = System {
         app: spawn(locker_app::startup::build(settings).await.unwrap()),
         users: None,
@@ -112,6 +122,28 @@ impl System {
     }
 }
 
+/// The hidden fields of the form in `page` that posts to `action`, as a browser sends them.
+pub fn form_fields(page: &str, action: &str) -> Vec<(String, String)> {
+    let start = page
+        .find(&format!("action=\"{action}\""))
+        .unwrap_or_else(|| panic!("no form posts to {action}: {page}"));
+    let form = &page[start..];
+    let form = &form[..form.find("</form>").unwrap()];
+    form.split("<input")
+        .skip(1)
+        .map(|tag| &tag[..tag.find('>').unwrap()])
+        .filter(|tag| tag.contains("type=\"hidden\""))
+        .map(|tag| {
+            let value = |name: &str| {
+                let marker = format!("{name}=\"");
+                let at = tag.find(&marker).unwrap() + marker.len();
+                tag[at..].split('"').next().unwrap().to_owned()
+            };
+            (value("name"), value("value"))
+        })
+        .collect()
+}
+
 pub struct Visitor {
     pub client: reqwest::Client,
     pub base: String,
@@ -119,7 +151,29 @@ pub struct Visitor {
 }
 
 impl Visitor {
-    /// Posts a form with this visitor's CSRF token.
+    /// The page at `path`, as text.
+    pub async fn page(&self, path: &str) -> String {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.text().await.unwrap()
+    }
+
+    /// Posts `fields` to `action`, as they are.
+    pub async fn send(&self, action: &str, fields: &[(String, String)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{action}", self.base))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Posts a form with this visitor's CSRF token (and no attempt id: each post is new).
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         let mut form: Vec<(&str, &str)> = fields.to_vec();
         form.push(("csrf", &self.token));
