@@ -18,6 +18,8 @@ pub struct Settings {
     pub postgres: PostgresSettings,
     pub poll: PollSettings,
     pub web: WebSettings,
+    #[serde(default)]
+    pub clock: ClockSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +36,15 @@ pub struct WebSettings {
     pub csrf_secret: SecretString,
     pub max_body_bytes: u64,
     pub results_refresh_ms: u64,
+}
+
+/// A test and operations knob: shifts this instance's clock, to see (in a test or a staging
+/// deployment) that votes taken by instances whose clocks disagree are still ordered right.
+/// Leave it 0 in production.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockSettings {
+    pub offset_ms: i64,
 }
 
 impl Settings {

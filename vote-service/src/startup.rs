@@ -10,11 +10,12 @@ use warren_service_kit::{
     postgres,
 };
 
+use crate::clock::Clock;
 use crate::configuration::Settings;
 use crate::domain::Poll;
 use crate::live;
 use crate::routes::{self, State};
-use warren_service_kit::web::Csrf;
+use warren_service_kit::web::{Attempts, Csrf};
 
 /// The service's name: its broker user, connection name and log field.
 pub const SERVICE: &str = "vote-service";
@@ -29,12 +30,17 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let broker = Arc::new(Broker::new(settings.broker.clone(), SERVICE)?);
     let pool = postgres::pool(&settings.postgres)?;
     let csrf = Csrf::from_settings(&settings.web.csrf_secret, "warren-vote");
+    let attempts = Attempts::new(csrf.with_purpose("warren-vote-attempt"));
+    let voter_log = csrf.with_purpose("warren-vote-log");
     let (sender, live) = live::channel();
     let state = Arc::new(State {
         poll: poll.clone(),
         publisher: Publisher::new(broker.clone()),
         pool: pool.clone(),
         csrf,
+        attempts,
+        voter_log,
+        clock: Clock::with_offset_ms(settings.clock.offset_ms)?,
         live,
         hostname: gethostname::gethostname().to_string_lossy().into_owned(),
         max_body_bytes: settings.web.max_body_bytes,

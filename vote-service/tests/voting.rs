@@ -7,13 +7,11 @@ use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use warren_messages::topology::TALLY_VOTES;
-use warren_testkit::{
-    Management, broker_settings, eventually, postgres_database, spawn, vhost_with,
-};
+use warren_testkit::{Management, eventually};
 
 mod common;
 
-use common::{System, system};
+use common::{System, system, system_with};
 
 fn browser() -> Client {
     Client::builder()
@@ -255,19 +253,12 @@ async fn bad_requests_get_a_clear_4xx_and_publish_nothing() {
 
 #[tokio::test]
 async fn with_the_broker_unreachable_a_vote_is_reported_as_not_recorded() {
-    let vhost = vhost_with(&[TALLY_VOTES]).await;
-    let mut settings: vote_service::configuration::Settings =
-        warren_testkit::settings(vote_service::configuration::DEFAULTS);
-    settings.broker = broker_settings("vote-service", &vhost);
-    // Nothing listens here: every connection attempt is refused at once.
-    settings.broker.nodes = vec!["amqp://127.0.0.1:9".to_owned()];
-    settings.postgres = postgres_database().await;
-    let vote_service = spawn(vote_service::startup::build(settings).await.unwrap());
-    let system = System {
-        vote: vote_service,
-        worker: None,
-        vhost,
-    };
+    // Nothing listens here: every connection attempt is refused at once, so the vote certainly
+    // never reached the broker, and the page may say that it was not recorded.
+    let system = system_with(false, |settings| {
+        settings.broker.nodes = vec!["amqp://127.0.0.1:9".to_owned()];
+    })
+    .await;
     let client = browser();
     let (token, _) = ballot(&client, &system).await;
     let response = vote(&client, &system, "a", &token).await;

@@ -8,6 +8,7 @@ mod vote;
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use crate::clock::Clock;
 use crate::domain::Poll;
 use crate::live::LiveTally;
 use deadpool_postgres::Pool;
@@ -15,7 +16,7 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 use warren_messages::Publisher;
-use warren_service_kit::web::{Csrf, recover};
+use warren_service_kit::web::{Attempts, Csrf, recover};
 
 /// What every handler needs.
 pub struct State {
@@ -23,6 +24,11 @@ pub struct State {
     pub publisher: Publisher,
     pub pool: Pool,
     pub csrf: Csrf,
+    /// Signs the ballots' attempt ids, which become the votes' message ids.
+    pub attempts: Attempts,
+    /// Signs the voter's log cookie (`voter_log`).
+    pub voter_log: Csrf,
+    pub clock: Clock,
     pub live: LiveTally,
     pub hostname: String,
     pub max_body_bytes: u64,

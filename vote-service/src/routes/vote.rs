@@ -1,26 +1,50 @@
-//! `POST /vote`: checks the request (size, content type, Origin, CSRF token, option), publishes
-//! the vote and answers only after the broker confirmed it. Nothing is published for a request
-//! that fails a check; a vote the broker did not confirm is reported as not recorded.
+//! `POST /vote`: checks the request (size, content type, Origin, CSRF token, attempt id,
+//! option), publishes the vote and answers only after the broker confirmed it. Nothing is
+//! published for a request that fails a check.
+//!
+//! The vote's message id is the ballot's attempt id, and its sequence comes from the log the
+//! voter carries (`voter_log`), so sending the same ballot again is the same vote, and every
+//! new vote is ordered after those the voter sent before. A vote the broker certainly did not
+//! take is reported as not recorded; one whose outcome is unknown is reported as such, with
+//! the same ballot to send again.
 
 use std::sync::Arc;
 
+use askama::Template;
 use serde::Deserialize;
+use uuid::Uuid;
 use warp::filters::BoxedFilter;
-use warp::http::StatusCode;
+use warp::http::header::{LOCATION, SET_COOKIE};
+use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 use warren_messages::Envelope;
-use warren_messages::events::votes::VoteCast;
+use warren_messages::events::votes::{OrderedVoteCast, VoteCast};
 
-use warren_service_kit::web::{Refusal, form_post, verified_session};
+use warren_service_kit::web::{Refusal, form_post, html, verified_session};
 
 use super::{CHOICE_COOKIE, State, VOTER_COOKIE, with_state};
+use crate::domain::PollOption;
 use crate::startup::SERVICE;
+use crate::voter_log::{self, Plan, VoterLog};
 
 #[derive(Debug, Deserialize)]
 pub struct VoteForm {
     vote: Option<String>,
     csrf: Option<String>,
+    /// The ballot's signed attempt id (`web::Attempts`).
+    attempt: Option<String>,
+}
+
+/// The page for a vote whose outcome is unknown: what is known, and the same ballot again.
+#[derive(Template)]
+#[template(path = "unconfirmed.html")]
+struct Unconfirmed<'a> {
+    key: &'a str,
+    label: &'a str,
+    reason: String,
+    csrf: &'a str,
+    attempt: String,
 }
 
 pub fn route(state: Arc<State>) -> BoxedFilter<(Response,)> {
@@ -28,15 +52,47 @@ pub fn route(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("vote")
         .and(form_post(limit))
         .and(warp::cookie::optional::<String>(VOTER_COOKIE))
+        .and(warp::cookie::optional::<String>(voter_log::COOKIE))
         .and(warp::body::form::<VoteForm>())
         .and(with_state(state))
         .and_then(cast)
         .boxed()
 }
 
+/// Why a ballot sent before cannot be sent now.
+fn stale(state: &State, sent: &str, option: &PollOption) -> Refusal {
+    let sent = state
+        .poll
+        .option(sent)
+        .map_or(sent, |sent| sent.label.as_str());
+    Refusal::Conflict(if sent == option.label {
+        format!(
+            "this ballot (your vote for {sent}) was sent before, and you have voted again since: \
+             load the ballot again to vote for {sent}"
+        )
+    } else {
+        format!(
+            "this ballot was already sent with your vote for {sent}: load the ballot again to \
+             vote for {}",
+            option.label
+        )
+    })
+}
+
+fn with_cookie(mut response: Response, cookie: &str) -> Response {
+    match HeaderValue::from_str(cookie) {
+        Ok(value) => {
+            response.headers_mut().append(SET_COOKIE, value);
+        }
+        Err(error) => tracing::error!(%error, "cannot set a cookie"),
+    }
+    response
+}
+
 #[tracing::instrument(skip_all, fields(message_id))]
 async fn cast(
     voter: Option<String>,
+    log: Option<String>,
     form: VoteForm,
     state: Arc<State>,
 ) -> Result<Response, Rejection> {
@@ -46,26 +102,81 @@ async fn cast(
     let option = state.poll.option(&key).ok_or_else(|| {
         Refusal::BadRequest(format!("{key:?} is not an option of this poll")).reject()
     })?;
-    let envelope = Envelope::new(
+    let attempt = state
+        .attempts
+        .of_form(voter, form.attempt.as_deref())
+        .map_err(Refusal::reject)?;
+    let log = VoterLog::decode(&state.voter_log, voter, log.as_deref());
+    let mut envelope = Envelope::new(
         SERVICE,
-        VoteCast {
-            poll: state.poll.id.clone(),
-            voter_id: voter,
-            option: option.key.clone(),
+        OrderedVoteCast {
+            vote: VoteCast {
+                poll: state.poll.id.clone(),
+                voter_id: voter,
+                option: option.key.clone(),
+            },
+            sequence: None,
         },
     );
-    tracing::Span::current().record("message_id", tracing::field::display(envelope.message_id));
-    if let Err(error) = state.publisher.publish(&envelope).await {
-        tracing::warn!(%error, "vote not confirmed by the broker");
+    envelope.message_id = attempt;
+    envelope.correlation_id = attempt;
+    let now_ms = state.clock.stamp(&mut envelope);
+    let sequence = match log.plan(attempt, &option.key, now_ms) {
+        Plan::Send { sequence } => sequence,
+        Plan::Stale { option: sent } => return Err(stale(&state, &sent, option).reject()),
+    };
+    envelope.payload.sequence = Some(sequence);
+    tracing::Span::current().record("message_id", tracing::field::display(attempt));
+    let result = state.publisher.publish(&envelope).await;
+    if let Err(error) = &result
+        && !error.outcome_unknown()
+    {
+        tracing::warn!(%error, "vote not taken by the broker");
         return Err(Refusal::Unavailable(format!(
             "your vote was not recorded: {error}. Please try again."
         ))
         .reject());
     }
-    let choice = format!(
-        "{CHOICE_COOKIE}={}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax",
-        option.key
-    );
-    let redirect = warp::reply::with_header(StatusCode::SEE_OTHER, "location", "/");
-    Ok(warp::reply::with_header(redirect, "set-cookie", choice).into_response())
+    // Sent, and perhaps recorded: whatever the voter sends next is ordered after it.
+    let log = log
+        .sent(attempt, &option.key, sequence)
+        .cookie(&state.voter_log, voter);
+    let response = match result {
+        Ok(()) => {
+            let mut redirect = StatusCode::SEE_OTHER.into_response();
+            redirect
+                .headers_mut()
+                .insert(LOCATION, HeaderValue::from_static("/"));
+            with_cookie(
+                redirect,
+                &format!(
+                    "{CHOICE_COOKIE}={}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax",
+                    option.key
+                ),
+            )
+        }
+        Err(error) => {
+            tracing::warn!(%error, "vote not confirmed by the broker: outcome unknown");
+            unconfirmed(&state, voter, attempt, option, form.csrf.as_deref(), &error)
+        }
+    };
+    Ok(with_cookie(response, &log))
+}
+
+fn unconfirmed(
+    state: &State,
+    voter: Uuid,
+    attempt: Uuid,
+    option: &PollOption,
+    csrf: Option<&str>,
+    error: &dyn std::fmt::Display,
+) -> Response {
+    let page = Unconfirmed {
+        key: &option.key,
+        label: &option.label,
+        reason: error.to_string(),
+        csrf: csrf.unwrap_or_default(),
+        attempt: state.attempts.field(voter, attempt),
+    };
+    html(&page, StatusCode::SERVICE_UNAVAILABLE)
 }

@@ -2,16 +2,30 @@
 //! database of the test cluster.
 #![allow(clippy::unwrap_used, dead_code)]
 
+use reqwest::Client;
+use reqwest::redirect::Policy;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use vote_service::configuration::Settings;
 use warren_messages::topology::TALLY_VOTES;
-use warren_testkit::{Running, broker_settings, postgres_database, spawn, vhost_with};
+use warren_service_kit::postgres::PostgresSettings;
+use warren_testkit::{Management, Running, broker_settings, postgres_database, spawn, vhost_with};
 
 pub struct System {
     pub vote: Running,
     pub worker: Option<Running>,
     pub vhost: String,
+    pub database: PostgresSettings,
+    /// vote-service's settings, to start more instances of it.
+    pub settings: Settings,
 }
 
 pub async fn system(with_worker: bool) -> System {
+    system_with(with_worker, |_| {}).await
+}
+
+/// The system with vote-service's settings changed by `configure`.
+pub async fn system_with(with_worker: bool, configure: impl FnOnce(&mut Settings)) -> System {
     let vhost = vhost_with(&[TALLY_VOTES]).await;
     let database = postgres_database().await;
     // tally-worker owns the schema: it migrates even when it is not left running.
@@ -26,15 +40,111 @@ pub async fn system(with_worker: bool) -> System {
         worker.stop().await;
         None
     };
-    let mut settings: vote_service::configuration::Settings =
-        warren_testkit::settings(vote_service::configuration::DEFAULTS);
+    let mut settings: Settings = warren_testkit::settings(vote_service::configuration::DEFAULTS);
     settings.broker = broker_settings("vote-service", &vhost);
-    settings.postgres = database;
+    settings.postgres = database.clone();
     settings.web.results_refresh_ms = 50;
-    let vote = spawn(vote_service::startup::build(settings).await.unwrap());
+    // Shared, as every instance behind one address needs.
+    settings.web.csrf_secret = SecretString::from("vote-service test secret");
+    configure(&mut settings);
+    let vote = spawn(
+        vote_service::startup::build(settings.clone())
+            .await
+            .unwrap(),
+    );
     System {
         vote,
         worker,
         vhost,
+        database,
+        settings,
     }
+}
+
+impl System {
+    /// One more vote-service instance like the first, with its settings changed by `configure`.
+    pub async fn another_instance(&self, configure: impl FnOnce(&mut Settings)) -> Running {
+        let mut settings = self.settings.clone();
+        configure(&mut settings);
+        spawn(vote_service::startup::build(settings).await.unwrap())
+    }
+
+    /// The messages waiting in the votes queue (left there), as the management API shows them.
+    pub async fn queued(&self) -> Vec<Value> {
+        let messages = Management::new()
+            .post_json(
+                &format!("queues/{}/{}/get", self.vhost, TALLY_VOTES.name),
+                &json!({"count": 100, "ackmode": "reject_requeue_true", "encoding": "auto"}),
+            )
+            .await;
+        messages.as_array().unwrap().clone()
+    }
+}
+
+/// A browser: keeps cookies, does not follow redirects.
+pub fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A ballot as the page gave it: its CSRF token and attempt id.
+#[derive(Debug, Clone)]
+pub struct Ballot {
+    pub csrf: String,
+    pub attempt: String,
+    pub page: String,
+}
+
+impl Ballot {
+    /// The form's fields with `option` chosen.
+    pub fn form(&self, option: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("vote", option.to_owned()),
+            ("csrf", self.csrf.clone()),
+            ("attempt", self.attempt.clone()),
+        ]
+    }
+
+    /// The attempt id, as the message id it becomes.
+    pub fn message_id(&self) -> String {
+        let id = self.attempt.split('.').next().unwrap();
+        uuid::Uuid::parse_str(id).unwrap().to_string()
+    }
+}
+
+/// The value of the hidden field `name` in `page`.
+pub fn hidden(page: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker)? + marker.len();
+    page[start..].split('"').next().map(str::to_owned)
+}
+
+/// Loads the ballot from `base` (the voter cookie stays in `client`).
+pub async fn ballot(client: &Client, base: &Running) -> Ballot {
+    let page = client
+        .get(base.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    Ballot {
+        csrf: hidden(&page, "csrf").unwrap(),
+        attempt: hidden(&page, "attempt").unwrap(),
+        page,
+    }
+}
+
+/// Sends `form` to `base`'s `/vote`.
+pub async fn send(client: &Client, base: &Running, form: &[(&str, String)]) -> reqwest::Response {
+    client
+        .post(base.url("/vote"))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
 }
