@@ -53,9 +53,18 @@ async fn publish<E: Event>(state: &State, payload: E) -> Result<(), Refusal> {
     let envelope = Envelope::new(SERVICE, payload);
     state.publisher.publish(&envelope).await.map_err(|error| {
         tracing::warn!(%error, message_id = %envelope.message_id, "not confirmed by the broker");
-        Refusal::Unavailable(format!(
-            "nothing was changed: the message was not confirmed ({error}); please try again"
-        ))
+        // Record and Delete are idempotent by record id, so sending either again is safe.
+        Refusal::Unavailable(if error.outcome_unknown() {
+            format!(
+                "we could not confirm the change ({error}); it may have been made. Sending it \
+                 again is safe: it takes effect once"
+            )
+        } else {
+            format!(
+                "nothing was changed: the broker did not take the message ({error}); please try \
+                 again"
+            )
+        })
     })
 }
 
