@@ -5,6 +5,9 @@
 #
 # The caller sets WARREN_ROOT (the repository), WARREN_DATA_DIR (all state) and the port
 # variables below (or takes these defaults), then calls infra_install and infra_start.
+# WARREN_RABBIT_NETNS=1 runs each RabbitMQ node in a network namespace of its own, so that a
+# test can partition the cluster for real (scripts/lib/netns.sh); without it, or where
+# namespaces cannot be made, the nodes share the loopback interface.
 
 WARREN_ROOT=${WARREN_ROOT:?WARREN_ROOT must be set}
 WARREN_TOOLS_DIR=${WARREN_TOOLS_DIR:-$WARREN_ROOT/.warren/tools}
@@ -195,7 +198,17 @@ infra_load_secrets() {
 # ---------------------------------------------------------------------------------------------
 # RabbitMQ: three nodes on this machine, each with its own name, ports and data directory.
 
-rabbit_node() { echo "${WARREN_RABBIT_PREFIX}-$1@localhost"; }
+# In namespaces a node is a long name with its own address as host part, which needs no
+# resolving; on loopback all three are @localhost.
+rabbit_node() {
+  if netns_on; then
+    echo "${WARREN_RABBIT_PREFIX}-$1@$(netns_addr "$1")"
+  else
+    echo "${WARREN_RABBIT_PREFIX}-$1@localhost"
+  fi
+}
+# The address clients use for node N.
+rabbit_host() { if netns_on; then netns_addr "$1"; else echo 127.0.0.1; fi; }
 amqp_port() { echo $((WARREN_AMQP_BASE_PORT + $1 - 1)); }
 mgmt_port() { echo $((WARREN_MGMT_BASE_PORT + $1 - 1)); }
 
@@ -203,12 +216,16 @@ mgmt_port() { echo $((WARREN_MGMT_BASE_PORT + $1 - 1)); }
 # spinning for work (the BEAM's default busy wait) would take CPU the others need.
 WARREN_RABBIT_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none"
 
-# Runs a RabbitMQ script for node N with that node's environment.
+# Runs a RabbitMQ script for node N with that node's environment (in its namespace, if any:
+# a CLI there reaches its node whatever partition the others are in).
 rabbit_run() {
   local n=$1 script=$2
   shift 2
-  local base=$WARREN_DATA_DIR/rabbitmq node_dir=$WARREN_DATA_DIR/rabbitmq/node-$n
-  env HOME="$base" \
+  local base=$WARREN_DATA_DIR/rabbitmq node_dir=$WARREN_DATA_DIR/rabbitmq/node-$n inside=()
+  if netns_on; then
+    inside=(ip netns exec "$(netns_name "$n")" env RABBITMQ_USE_LONGNAME=true)
+  fi
+  "${inside[@]}" env HOME="$base" \
     RABBITMQ_CONF_ENV_FILE="$base/no-env-file" \
     RABBITMQ_NODENAME="$(rabbit_node "$n")" \
     RABBITMQ_NODE_PORT="$(amqp_port "$n")" \
@@ -242,9 +259,10 @@ rabbit_prepare() {
     mkdir -p "$node_dir/log" "$node_dir/mnesia"
     {
       cat "$WARREN_ROOT/rabbitmq/rabbitmq.conf"
-      printf '\n# This node\nlisteners.tcp.default = %s\nmanagement.tcp.port = %s\nmanagement.tcp.ip = 127.0.0.1\n' \
-        "$(amqp_port "$n")" "$(mgmt_port "$n")"
-      printf 'prometheus.tcp.port = %s\nprometheus.tcp.ip = 127.0.0.1\n' $((WARREN_PROMETHEUS_BASE_PORT + n - 1))
+      printf '\n# This node\nlisteners.tcp.default = %s\nmanagement.tcp.port = %s\nmanagement.tcp.ip = %s\n' \
+        "$(amqp_port "$n")" "$(mgmt_port "$n")" "$(rabbit_host "$n")"
+      printf 'prometheus.tcp.port = %s\nprometheus.tcp.ip = %s\n' \
+        $((WARREN_PROMETHEUS_BASE_PORT + n - 1)) "$(rabbit_host "$n")"
     } >"$node_dir/rabbitmq.conf"
     echo '[].' >"$node_dir/advanced.config"
   done
@@ -272,15 +290,17 @@ rabbit_started() {
 
 rabbit_start() {
   local n
+  rabbit_netns_prepare
   rabbit_prepare
-  for n in 1 2 3; do
+  # In namespaces every node has its ports to itself.
+  netns_on || for n in 1 2 3; do
     require_free_port "$(amqp_port "$n")" "AMQP of node $n" WARREN_AMQP_BASE_PORT
     require_free_port "$(mgmt_port "$n")" "management of node $n" WARREN_MGMT_BASE_PORT
     require_free_port $((WARREN_PROMETHEUS_BASE_PORT + n - 1)) "Prometheus metrics of node $n" WARREN_PROMETHEUS_BASE_PORT
   done
   # A cluster that ran before must have its nodes start together: each waits for its peers.
   for n in 1 2 3; do
-    log "starting RabbitMQ node $(rabbit_node "$n") (AMQP $(amqp_port "$n"), console $(mgmt_port "$n"))"
+    log "starting RabbitMQ node $(rabbit_node "$n") (AMQP $(rabbit_host "$n"):$(amqp_port "$n"), console $(mgmt_port "$n"))"
     rabbit_run "$n" rabbitmq-server >>"$WARREN_DATA_DIR/rabbitmq/node-$n/log/stdout.log" 2>&1 &
     echo $! >"$WARREN_DATA_DIR/rabbitmq/node-$n/launcher.pid"
   done
@@ -307,14 +327,17 @@ rabbit_start() {
   rabbit_apply_definitions
 }
 
-# Starts one node of an existing cluster again (after a crash or kill) and waits for it.
 # Whether node $1 has a distribution connection to node $2 (the chaos scenarios check a cut).
 rabbit_connected() {
   rabbit_run "$1" rabbitmqctl -q -n "$(rabbit_node "$1")" eval "lists:member('$(rabbit_node "$2")', nodes())." |
     grep -q true
 }
 rabbit_cut_off() { ! rabbit_connected "$1" "$2"; }
+# Whether node N's Erlang VM answers but RabbitMQ has stopped on it: pause_minority's pause
+# (a killed node is not paused).
+rabbit_paused() { [ "$(rabbitmqctl_on "$1" -q eval 'rabbit:is_running().' 2>/dev/null)" = false ]; }
 
+# Starts one node of an existing cluster again (after a crash or kill) and waits for it.
 rabbit_restart_node() {
   local n=$1
   log "restarting RabbitMQ node $(rabbit_node "$n")"
@@ -326,11 +349,30 @@ rabbit_restart_node() {
     die "the cluster did not reach three running nodes"
 }
 
+# Every node runs RabbitMQ and counts all three as running, asked of each node through node 1
+# (one CLI call). Node 1's own count is not enough: for a few seconds after pause_minority
+# paused the other two, and once as a partition healed, it counted three running nodes while
+# another node refused cluster_status because RabbitMQ was not running on it.
 rabbit_cluster_complete() {
+  local nodes
+  nodes="'$(rabbit_node 1)', '$(rabbit_node 2)', '$(rabbit_node 3)'"
+  [ "$(rabbitmqctl_on 1 -q eval "
+    Nodes = lists:sort([$nodes]),
+    lists:all(fun(N) ->
+      case rpc:call(N, rabbit_nodes, all_running, [], 10000) of
+        Running when is_list(Running) ->
+          lists:sort(Running) =:= Nodes andalso rpc:call(N, rabbit, is_running, [], 10000) =:= true;
+        _ -> false
+      end
+    end, Nodes).")" = true ]
+}
+
+# rabbit_sees_running N COUNT: node N runs and counts COUNT running nodes in its cluster.
+rabbit_sees_running() {
   local running
-  running=$(rabbitmqctl_on 1 -q cluster_status --formatter json |
+  running=$(rabbitmqctl_on "$1" -q cluster_status --formatter json |
     python3 -c 'import json,sys; print(len(json.load(sys.stdin)["running_nodes"]))')
-  [ "$running" = 3 ]
+  [ "$running" = "$2" ]
 }
 
 # Imports rabbitmq/definitions.json with password hashes for this run's passwords, after the
@@ -368,6 +410,27 @@ rabbit_stop() {
   # Whatever is left of this cluster's Erlang VMs (found by their home, our data directory).
   if ! wait_until 30 "the RabbitMQ nodes to exit" rabbit_all_gone; then
     pkill -KILL -f "beam.smp.* -home $WARREN_DATA_DIR/rabbitmq " 2>/dev/null || true
+  fi
+  netns_destroy
+}
+
+# Decides, before the nodes first start, whether they run in namespaces, and makes them. A data
+# directory keeps the choice it was clustered with (its node names carry it): namespaces again,
+# on the same subnet, if it was clustered in them; loopback if it was clustered there.
+rabbit_netns_prepare() {
+  local base=$WARREN_DATA_DIR/rabbitmq
+  netns_on && return 0
+  if [ -f "$base/netns.net" ]; then
+    netns_available || die "this data directory's cluster was made in network namespaces, which cannot be made here"
+    netns_create
+  elif [ -n "${WARREN_RABBIT_NETNS:-}" ] && [ "$WARREN_RABBIT_NETNS" != 0 ]; then
+    if [ -f "$base/clustered" ]; then
+      warn "WARREN_RABBIT_NETNS ignored: this data directory's cluster was made on loopback"
+    elif netns_available; then
+      netns_create
+    else
+      warn "falling back to RabbitMQ nodes on loopback: partitions can only be made by changing a node's Erlang cookie"
+    fi
   fi
 }
 
@@ -509,16 +572,23 @@ infra_stop() {
 # The environment every Warren binary and test reads to find the infrastructure.
 infra_export_endpoints() {
   local n uris=()
-  for n in 1 2 3; do uris+=("amqp://127.0.0.1:$(amqp_port "$n")"); done
+  for n in 1 2 3; do uris+=("amqp://$(rabbit_host "$n"):$(amqp_port "$n")"); done
   export WARREN_AMQP_NODES
   WARREN_AMQP_NODES=$(
     IFS=,
     echo "${uris[*]}"
   )
   export WARREN_AMQP_VHOST=$WARREN_VHOST
-  export WARREN_MANAGEMENT_URL="http://127.0.0.1:$(mgmt_port 1)"
-  export WARREN_MANAGEMENT_URLS="$WARREN_MANAGEMENT_URL,http://127.0.0.1:$(mgmt_port 2),http://127.0.0.1:$(mgmt_port 3)"
+  export WARREN_MANAGEMENT_URL WARREN_MANAGEMENT_URLS
+  WARREN_MANAGEMENT_URL="http://$(rabbit_host 1):$(mgmt_port 1)"
+  WARREN_MANAGEMENT_URLS="$WARREN_MANAGEMENT_URL,http://$(rabbit_host 2):$(mgmt_port 2),http://$(rabbit_host 3):$(mgmt_port 3)"
+  # Whether the nodes really run in namespaces (1), so that netns_isolate and the others work.
+  export WARREN_RABBIT_NETNS_ACTIVE=0
+  if netns_on; then WARREN_RABBIT_NETNS_ACTIVE=1; fi
   export WARREN_POSTGRES_URL_BASE="postgres://warren@127.0.0.1:${WARREN_PG_PORT}"
   export WARREN_MONGO_URI
   WARREN_MONGO_URI=$(mongo_uri)
 }
+
+# shellcheck source=netns.sh
+. "$WARREN_ROOT/scripts/lib/netns.sh"

@@ -14,6 +14,9 @@ export WARREN_PG_PORT=${WARREN_TEST_PG_PORT:-5442}
 export WARREN_MONGO_PORT=${WARREN_TEST_MONGO_PORT:-27027}
 # Throwaway passwords; a developer's .env is for scripts/up.
 export WARREN_IGNORE_DOTENV=1
+# WARREN_RABBIT_NETNS=1 from the caller puts each RabbitMQ node in a network namespace of its
+# own, so that a test can partition the cluster for real (scripts/lib/netns.sh).
+export WARREN_RABBIT_NETNS=${WARREN_RABBIT_NETNS:-0}
 
 # shellcheck source=infra.sh
 . "$WARREN_ROOT/scripts/lib/infra.sh"
