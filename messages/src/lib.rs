@@ -14,6 +14,7 @@ pub mod envelope;
 pub mod events;
 pub mod exactly_once;
 pub mod publisher;
+pub mod sabotage;
 pub mod settings;
 pub mod topology;
 
