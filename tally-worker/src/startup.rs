@@ -46,9 +46,17 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
 /// The shared exactly-once table, then this service's own tables.
 fn migrations() -> refinery::Runner {
     let mut migrations = warren_messages::exactly_once::migrations();
-    migrations.push(
-        refinery::Migration::unapplied("V2__votes", include_str!("../migrations/V2__votes.sql"))
-            .expect("the votes migration has a valid name"),
-    );
+    for (name, sql) in [
+        ("V2__votes", include_str!("../migrations/V2__votes.sql")),
+        (
+            "V3__applied_votes",
+            include_str!("../migrations/V3__applied_votes.sql"),
+        ),
+    ] {
+        migrations.push(
+            refinery::Migration::unapplied(name, sql)
+                .unwrap_or_else(|error| panic!("migration {name} is misnamed: {error}")),
+        );
+    }
     refinery::Runner::new(&migrations)
 }

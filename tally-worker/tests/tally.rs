@@ -127,6 +127,19 @@ async fn duplicated_and_reordered_deliveries_leave_the_latest_vote() {
         .unwrap()
         .get(0);
     assert_eq!(claimed, 4, "four distinct events were published");
+    // Each distinct vote was applied once, stale or not; the duplicates were not.
+    let applied: i32 = pool
+        .get()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT applied_votes FROM votes WHERE voter_id = $1",
+            &[&voter],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(applied, 3, "the voter cast three distinct votes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,16 +2,19 @@
 //!
 //! A batch is one transaction: its message ids are claimed in `applied_messages`, the newly
 //! claimed votes are reduced to the latest per voter, and upserted so that a vote replaces the
-//! stored one only if it is newer by `(occurred_at, message_id)`. Rows are written in key order
-//! so that concurrent workers lock them in the same order and cannot deadlock.
+//! stored one only if it is newer by `(occurred_at, message_id)`; every applied vote adds one
+//! to the voter's `applied_votes`, so a vote applied twice is visible. Rows are written in key
+//! order so that concurrent workers lock them in the same order and cannot deadlock.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use uuid::Uuid;
 use warren_messages::consumer::apply_valid;
 use warren_messages::events::votes::VoteCast;
+use warren_messages::sabotage::{self, Sabotage};
 use warren_messages::{Envelope, Handler, Outcome, exactly_once};
 
 /// The name under which this projection claims message ids.
@@ -38,21 +41,38 @@ fn validate(vote: &VoteCast) -> Result<(), String> {
     Ok(())
 }
 
+/// A voter's newest vote in a batch, and how many of the voter's votes the batch applies.
+struct Latest<'a> {
+    vote: &'a Envelope<VoteCast>,
+    applied: i32,
+}
+
 /// The newest vote per (poll, voter) among `votes`, in key order.
 fn latest_per_voter<'a>(
     votes: impl Iterator<Item = &'a Envelope<VoteCast>>,
-) -> BTreeMap<(&'a str, Uuid), &'a Envelope<VoteCast>> {
-    let mut latest: BTreeMap<(&str, Uuid), &Envelope<VoteCast>> = BTreeMap::new();
+) -> BTreeMap<(&'a str, Uuid), Latest<'a>> {
+    let mut latest: BTreeMap<(&str, Uuid), Latest<'a>> = BTreeMap::new();
     for vote in votes {
         let key = (vote.payload.poll.as_str(), vote.payload.voter_id);
-        let newer = latest.get(&key).is_none_or(|current| {
-            (current.occurred_at, current.message_id) < (vote.occurred_at, vote.message_id)
-        });
-        if newer {
-            latest.insert(key, vote);
+        let entry = latest.entry(key).or_insert(Latest { vote, applied: 0 });
+        entry.applied += 1;
+        if (entry.vote.occurred_at, entry.vote.message_id) < (vote.occurred_at, vote.message_id) {
+            entry.vote = vote;
         }
     }
     latest
+}
+
+/// The self-test's `drop-vote`: the first vote this process is handed is claimed but never
+/// stored. Never in a build without the `sabotage` feature.
+fn sabotaged(claimed: &mut std::collections::HashSet<Uuid>) {
+    static DROPPED: AtomicBool = AtomicBool::new(false);
+    if sabotage::active(Sabotage::DropVote)
+        && let Some(&victim) = claimed.iter().next()
+        && !DROPPED.swap(true, Ordering::SeqCst)
+    {
+        claimed.remove(&victim);
+    }
 }
 
 impl VoteProjection {
@@ -60,7 +80,8 @@ impl VoteProjection {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
         let ids: Vec<Uuid> = votes.iter().map(|vote| vote.message_id).collect();
-        let claimed = exactly_once::claim(&transaction, CONSUMER, &ids).await?;
+        let mut claimed = exactly_once::claim(&transaction, CONSUMER, &ids).await?;
+        sabotaged(&mut claimed);
         let latest = latest_per_voter(
             votes
                 .iter()
@@ -73,7 +94,13 @@ impl VoteProjection {
             let mut options = Vec::with_capacity(latest.len());
             let mut times: Vec<DateTime<Utc>> = Vec::with_capacity(latest.len());
             let mut message_ids = Vec::with_capacity(latest.len());
-            for vote in latest.values() {
+            let mut applied = Vec::with_capacity(latest.len());
+            for &Latest {
+                vote,
+                applied: count,
+            } in latest.values()
+            {
+                applied.push(count);
                 polls.push(vote.payload.poll.as_str());
                 voters.push(vote.payload.voter_id);
                 options.push(vote.payload.option.as_str());
@@ -82,12 +109,16 @@ impl VoteProjection {
             }
             transaction
                 .execute(
-                    "INSERT INTO votes (poll, voter_id, option, occurred_at, message_id) \
-                     SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], $5::uuid[]) \
-                     ON CONFLICT (poll, voter_id) DO UPDATE \
-                     SET option = EXCLUDED.option, occurred_at = EXCLUDED.occurred_at, message_id = EXCLUDED.message_id \
-                     WHERE (votes.occurred_at, votes.message_id) < (EXCLUDED.occurred_at, EXCLUDED.message_id)",
-                    &[&polls, &voters, &options, &times, &message_ids],
+                    "INSERT INTO votes (poll, voter_id, option, occurred_at, message_id, applied_votes) \
+                     SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], $5::uuid[], $6::int[]) \
+                     ON CONFLICT (poll, voter_id) DO UPDATE SET \
+                     option = CASE WHEN (votes.occurred_at, votes.message_id) < (EXCLUDED.occurred_at, EXCLUDED.message_id) \
+                                   THEN EXCLUDED.option ELSE votes.option END, \
+                     message_id = CASE WHEN (votes.occurred_at, votes.message_id) < (EXCLUDED.occurred_at, EXCLUDED.message_id) \
+                                   THEN EXCLUDED.message_id ELSE votes.message_id END, \
+                     occurred_at = GREATEST(votes.occurred_at, EXCLUDED.occurred_at), \
+                     applied_votes = votes.applied_votes + EXCLUDED.applied_votes",
+                    &[&polls, &voters, &options, &times, &message_ids, &applied],
                 )
                 .await?;
         }
@@ -136,7 +167,9 @@ mod tests {
         ];
         let latest = latest_per_voter(votes.iter());
         assert_eq!(latest.len(), 1);
-        assert_eq!(latest.values().next().unwrap().payload.option, "b");
+        let latest = latest.values().next().unwrap();
+        assert_eq!(latest.vote.payload.option, "b");
+        assert_eq!(latest.applied, 3);
     }
 
     #[test]
