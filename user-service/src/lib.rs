@@ -4,6 +4,8 @@
 
 pub mod configuration;
 pub mod consumers;
+pub mod domain;
 pub mod outbox;
 pub mod read;
 pub mod startup;
+pub mod storage;

@@ -1,0 +1,95 @@
+//! The decision for every request kind and every outcome.
+
+mod outcomes;
+mod requests;
+
+use uuid::Uuid;
+
+use super::*;
+
+fn ada() -> UserName {
+    UserName::parse("ada").unwrap()
+}
+
+fn a1() -> LockerCode {
+    LockerCode::parse("A-1").unwrap()
+}
+
+fn user(locker: Option<LockerCode>, deleting: bool) -> Option<User> {
+    Some(User { locker, deleting })
+}
+
+fn state(request: Option<(RequestKind, Option<Answer>)>, user: Option<User>) -> State {
+    State {
+        request: request.map(|(kind, answer)| Request { kind, answer }),
+        user,
+        pending_deletions: Vec::new(),
+    }
+}
+
+fn pending(kind: RequestKind) -> Option<(RequestKind, Option<Answer>)> {
+    Some((kind, None))
+}
+
+fn record(
+    request: Uuid,
+    kind: RequestKind,
+    answer: Option<Answer>,
+    locker: Option<LockerCode>,
+) -> Write {
+    Write::Record {
+        request,
+        kind,
+        name: ada(),
+        answer,
+        locker,
+    }
+}
+
+fn answer(request: Uuid, answer: Answer, locker: Option<LockerCode>) -> Write {
+    Write::Answer {
+        request,
+        answer,
+        locker,
+    }
+}
+
+fn set_locker(locker: Option<LockerCode>) -> Write {
+    Write::SetLocker {
+        user: ada(),
+        locker,
+    }
+}
+
+fn release(request: Uuid) -> Forward {
+    Forward::Release {
+        request,
+        user: ada(),
+    }
+}
+
+fn decision(verdict: Verdict, writes: Vec<Write>, events: Vec<Forward>) -> Decision {
+    Decision {
+        verdict,
+        writes,
+        events,
+    }
+}
+
+fn copy() -> Decision {
+    decision(Verdict::Copy, vec![], vec![])
+}
+
+#[test]
+fn names_codes_kinds_and_answers_are_checked_and_stored_as_text() {
+    assert!(UserName::parse("{\"$gt\": \"\"}").is_err());
+    assert!(LockerCode::parse("a-1").is_err());
+    for kind in RequestKind::ALL {
+        assert_eq!(RequestKind::parse(kind.as_str()), Ok(*kind));
+    }
+    for answer in Answer::ALL {
+        assert_eq!(Answer::parse(answer.as_str()), Ok(*answer));
+    }
+    assert_eq!(RequestKind::Want.as_str(), "request");
+    assert!(Answer::parse("maybe").is_err());
+}
