@@ -75,7 +75,9 @@ async fn main() {
                 Sabotage::parse(sabotage).unwrap_or_else(|| panic!("no sabotage {sabotage:?}"))
             });
             let options = Options {
-                bin_dir: PathBuf::from(env("WARREN_ROOT")).join("target/release"),
+                bin_dir: PathBuf::from(env("WARREN_ROOT")).join("target").join(
+                    std::env::var("WARREN_CHAOS_PROFILE").unwrap_or_else(|_| "release".into()),
+                ),
                 fault_for: Duration::from_secs(10),
                 clients: 8,
                 sabotage,

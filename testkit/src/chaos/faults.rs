@@ -71,6 +71,22 @@ async fn cut_off(node: usize, how_long: Duration) {
     .await;
 }
 
+/// How long a partition lasts.
+const PARTITION: Duration = Duration::from_secs(30);
+
+/// Whether this run's nodes are in network namespaces of their own (scripts/lib/netns.sh).
+fn namespaced() -> bool {
+    std::env::var("WARREN_RABBIT_NETNS_ACTIVE").is_ok_and(|value| value == "1")
+}
+
+/// Makes a partition with `cut` (a scripts/lib/netns.sh function), keeps it for `how_long`,
+/// then heals it and waits until every node runs RabbitMQ again.
+async fn partition(cut: &str, how_long: Duration) {
+    infra(cut).await;
+    tokio::time::sleep(how_long).await;
+    infra("netns_heal && wait_until 180 'the cluster to heal' rabbit_cluster_complete").await;
+}
+
 async fn signal_node(number: usize, signal: &str) {
     let status = tokio::process::Command::new("kill")
         .args([signal, &node_pid(number).to_string()])
@@ -94,11 +110,47 @@ pub async fn inject(
             // confirms it cannot keep.
             let node = node_of(&system.vhost, "vote-service").await;
             let leader = leader(&system.vhost).await;
+            if namespaced() {
+                row.notes.push(format!(
+                    "isolated node {node} (vote-service's; the votes queue's leader was node \
+                     {leader}) from the other two for 30 s: blackhole routes between their \
+                     network namespaces; clients still reached it"
+                ));
+                partition(&format!("netns_isolate {node}"), PARTITION).await;
+            } else {
+                row.notes.push(format!(
+                    "network namespaces unavailable: cut node {node} (vote-service's; the votes \
+                     queue's leader was node {leader}) off from the other two for 30 s by \
+                     changing its Erlang cookie; checked apart after the cut and half-way"
+                ));
+                cut_off(node, PARTITION).await;
+            }
+            tokio::time::sleep(options.fault_for / 2).await;
+        }
+        Scenario::PartialPartition | Scenario::ClientsCut if !namespaced() => {
+            row.notes.push(
+                "NOT RUN: network namespaces unavailable (nodes on one loopback cannot be \
+                 partitioned partially); the load ran without a fault"
+                    .into(),
+            );
+            tokio::time::sleep(options.fault_for).await;
+        }
+        Scenario::PartialPartition => {
+            let middle = leader(&system.vhost).await;
             row.notes.push(format!(
-                "cut node {node} (vote-service's; the votes queue's leader was node {leader}) off \
-                 from the other two for 30 s; checked apart after the cut and half-way"
+                "partial partition for 30 s: node {middle} (the votes queue's leader) still saw \
+                 both others, which no longer saw each other"
             ));
-            cut_off(node, Duration::from_secs(30)).await;
+            partition(&format!("netns_partial {middle}"), PARTITION).await;
+            tokio::time::sleep(options.fault_for / 2).await;
+        }
+        Scenario::ClientsCut => {
+            let node = leader(&system.vhost).await;
+            row.notes.push(format!(
+                "cut every client from node {node} (the votes queue's leader) for 30 s; the \
+                 nodes still saw each other"
+            ));
+            partition(&format!("netns_cut_clients {node}"), PARTITION).await;
             tokio::time::sleep(options.fault_for / 2).await;
         }
         Scenario::SlowLinks => {

@@ -49,9 +49,16 @@ use system::System;
 pub enum Scenario {
     /// 1: kill -9 of the RabbitMQ node leading the votes queue, under load.
     LeaderKilled,
-    /// 2: the node vote-service publishes through cut off from the other two for 30 s (its
-    /// Erlang cookie changed, so that neither side can reach the other; clients still reach it).
+    /// 2: the node vote-service publishes through cut off from the other two for 30 s, while
+    /// clients still reach it: a real partition where the nodes run in network namespaces,
+    /// else a changed Erlang cookie.
     NodeCutOff,
+    /// 2: a partial partition for 30 s: one node still sees both others, which no longer see
+    /// each other (network namespaces only).
+    PartialPartition,
+    /// 2: the clients cut from the votes queue's leader for 30 s; the nodes still see each
+    /// other (network namespaces only).
+    ClientsCut,
     /// 3: SIGSTOP of the leading node for longer than the net tick time, then SIGCONT.
     LeaderPaused,
     /// 4: a rolling restart of all three nodes under load.
@@ -71,9 +78,11 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 12] = [
         Self::LeaderKilled,
         Self::NodeCutOff,
+        Self::PartialPartition,
+        Self::ClientsCut,
         Self::LeaderPaused,
         Self::RollingRestart,
         Self::TallyWorkerKilled,
@@ -88,6 +97,8 @@ impl Scenario {
         match self {
             Self::LeaderKilled => "1-leader-killed",
             Self::NodeCutOff => "2-node-cut-off",
+            Self::PartialPartition => "2-partial-partition",
+            Self::ClientsCut => "2-clients-cut-from-leader",
             Self::LeaderPaused => "3-leader-paused",
             Self::RollingRestart => "4-rolling-restart",
             Self::TallyWorkerKilled => "5-tally-worker-killed",
@@ -111,6 +122,14 @@ impl Scenario {
 
     fn lockers(self) -> bool {
         matches!(self, Self::LockerServiceKilled | Self::MongoStopped)
+    }
+
+    /// Whether writes must be confirmed while the fault is in force. Not in a partial
+    /// partition: RabbitMQ's pause_minority pauses both nodes that lost each other "until the
+    /// entire cluster recovers", and the one left has no quorum, so the cluster rightly
+    /// refuses every write until it heals (and must lose none).
+    pub fn writes_during_fault(self) -> bool {
+        self != Self::PartialPartition
     }
 }
 
@@ -150,8 +169,13 @@ pub async fn run(scenario: Scenario, options: &Options) -> Row {
     let mut row = Row {
         scenario: scenario.name().to_owned(),
         sabotage: options.sabotage.map(|sabotage| sabotage.name().to_owned()),
+        during_required: scenario.writes_during_fault(),
         ..Row::default()
     };
+    if std::env::var("WARREN_RABBIT_NETNS_ACTIVE").is_ok_and(|value| value == "1") {
+        row.notes
+            .push("each RabbitMQ node ran in a network namespace of its own".into());
+    }
     // Scenario 8 puts a fault proxy between every service and each node.
     let mut proxies = Vec::new();
     if scenario == Scenario::SlowLinks {
