@@ -5,12 +5,34 @@ use anyhow::Context;
 use tokio_postgres::Transaction;
 use uuid::Uuid;
 
-use crate::domain::{Answer, Command, LockerCode, Request, RequestKind, State, User, Write};
+use crate::domain::{
+    self, Answer, Command, Decision, LockerCode, Request, RequestKind, State, User, Write,
+};
+
+/// How often one command is decided again because its new user name was taken meanwhile by a
+/// concurrent transaction; once that one has committed, the second look sees the name.
+const DECISIONS_PER_COMMAND: usize = 3;
+
+/// Decides `command` inside `transaction` and applies the decision's writes; returns the
+/// decision, whose events the caller stages with the writes.
+pub async fn decide(transaction: &Transaction<'_>, command: &Command) -> anyhow::Result<Decision> {
+    for _ in 0..DECISIONS_PER_COMMAND {
+        let state = load(transaction, command).await?;
+        let decision = domain::decide(&state, command);
+        if write(transaction, &decision.writes).await? == Written::Applied {
+            return Ok(decision);
+        }
+    }
+    anyhow::bail!(
+        "the name {} kept changing hands while it was being registered",
+        command.user()
+    )
+}
 
 /// Reads what `command`'s decision needs. An outcome locks its request's row first, so that two
 /// copies of one outcome are decided one after the other; every command then locks the user's
 /// row (a missing row locks nothing: [`Write::AddUser`] settles a race for a new name).
-pub async fn load(transaction: &Transaction<'_>, command: &Command) -> anyhow::Result<State> {
+async fn load(transaction: &Transaction<'_>, command: &Command) -> anyhow::Result<State> {
     let request = request(transaction, command.request(), command.is_outcome()).await?;
     let name = command.user().as_str();
     let user = transaction
@@ -26,26 +48,7 @@ pub async fn load(transaction: &Transaction<'_>, command: &Command) -> anyhow::R
             })
         })
         .transpose()?;
-    let pending_deletions = if matches!(command, Command::Released { .. }) {
-        transaction
-            .query(
-                "SELECT request_id FROM requests \
-                 WHERE name = $1 AND kind = 'delete' AND outcome IS NULL \
-                 ORDER BY request_id FOR UPDATE",
-                &[&name],
-            )
-            .await?
-            .iter()
-            .map(|row| row.get::<_, Uuid>(0))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    Ok(State {
-        request,
-        user,
-        pending_deletions,
-    })
+    Ok(State { request, user })
 }
 
 async fn request(
@@ -80,13 +83,13 @@ fn code(stored: Option<String>) -> anyhow::Result<Option<LockerCode>> {
 
 /// Whether the writes were applied, or the name to add was taken meanwhile (nothing written).
 #[derive(Debug, PartialEq, Eq)]
-pub enum Written {
+enum Written {
     Applied,
     NameTakenMeanwhile,
 }
 
 /// Applies `writes` in order.
-pub async fn write(transaction: &Transaction<'_>, writes: &[Write]) -> anyhow::Result<Written> {
+async fn write(transaction: &Transaction<'_>, writes: &[Write]) -> anyhow::Result<Written> {
     for (index, write) in writes.iter().enumerate() {
         match write {
             Write::AddUser(name) => {

@@ -1,7 +1,7 @@
 //! user-service's consumer: requests from locker-app and outcomes from locker-service.
 //!
 //! A batch is one transaction: its message ids are claimed in `applied_messages`, and each newly
-//! claimed message is turned into a [`Command`], decided by [`domain::decide`] against the state
+//! claimed message is turned into a [`Command`], decided by `domain::decide` against the state
 //! `storage` reads (locking the rows it rests on), and its writes are applied and its events
 //! staged in the outbox. After the commit the batch is acknowledged and the outbox relay is woken
 //! to publish what it staged.
@@ -27,10 +27,10 @@ use warren_messages::events::users::{
 };
 use warren_messages::{Envelope, Handler, Outcome, exactly_once, one_of};
 
-use crate::domain::{self, Command, Forward, LockerCode, Unavailable, UserName, Verdict};
+use crate::domain::{Command, Forward, LockerCode, Unavailable, UserName, Verdict};
 use crate::outbox::{self, Outgoing};
 use crate::startup::SERVICE;
-use crate::storage::{self, Written};
+use crate::storage;
 
 one_of! {
     /// What arrives on user-service's queue.
@@ -140,10 +140,6 @@ fn outgoing<C>(cause: &Envelope<C>, forward: &Forward) -> Outgoing {
 /// The name under which this consumer claims message ids.
 const CONSUMER: &str = "user-service";
 
-/// How often one message is decided again because its new user name was taken meanwhile by a
-/// concurrent transaction; once that one has committed, the second look sees the name.
-const DECISIONS_PER_MESSAGE: usize = 3;
-
 pub struct UserDesk {
     pool: Pool,
     /// Wakes the outbox relay after a commit.
@@ -187,26 +183,16 @@ impl Handler<Incoming> for UserDesk {
     }
 }
 
-/// Decides one message in the batch's transaction and writes what the decision says.
+/// Decides one message in the batch's transaction, writes what the decision says and stages
+/// its events.
 async fn apply(transaction: &Transaction<'_>, message: &Incoming) -> anyhow::Result<()> {
     let command = message.command().map_err(anyhow::Error::msg)?;
-    for _ in 0..DECISIONS_PER_MESSAGE {
-        let state = storage::load(transaction, &command).await?;
-        let decision = domain::decide(&state, &command);
-        if decision.verdict == Verdict::Copy {
-            tracing::debug!(message_id = %message.message_id(), "already applied by its request; no effect");
-            return Ok(());
-        }
-        if storage::write(transaction, &decision.writes).await? == Written::NameTakenMeanwhile {
-            continue;
-        }
-        for forward in &decision.events {
-            outbox::stage(transaction, &message.cause(forward)).await?;
-        }
-        return Ok(());
+    let decision = storage::decide(transaction, &command).await?;
+    if decision.verdict == Verdict::Copy {
+        tracing::debug!(message_id = %message.message_id(), "already applied by its request; no effect");
     }
-    anyhow::bail!(
-        "the name {} kept changing hands while it was being registered",
-        command.user()
-    )
+    for forward in &decision.events {
+        outbox::stage(transaction, &message.cause(forward)).await?;
+    }
+    Ok(())
 }

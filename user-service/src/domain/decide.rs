@@ -228,19 +228,13 @@ pub fn decide(state: &State, command: &Command) -> Decision {
                     });
                 }
             }
-            if deletion {
-                // Every deletion of the user waiting on a release is answered by the first.
-                writes.extend(state.pending_deletions.iter().map(|pending| Write::Answer {
-                    request: *pending,
-                    answer: Answer::Deleted,
-                    locker: code.clone(),
-                }));
-                return Decision::answered(Answer::Deleted, writes);
-            }
-            let answer = if code.is_some() {
-                Answer::Released
-            } else {
-                Answer::HoldsNone
+            // Each deletion is answered by its own release: a deletion's release that
+            // locker-service takes late may free the locker of a user registered again under the
+            // name since, and that must be seen here too.
+            let answer = match code {
+                _ if deletion => Answer::Deleted,
+                Some(_) => Answer::Released,
+                None => Answer::HoldsNone,
             };
             let mut decision = outcome(state, *request, answer, code.as_ref());
             writes.append(&mut decision.writes);

@@ -92,8 +92,6 @@ pub struct State {
     pub request: Option<Request>,
     /// The user the command names, if registered.
     pub user: Option<User>,
-    /// The user's deletions still waiting for their release (read for `Released` only).
-    pub pending_deletions: Vec<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

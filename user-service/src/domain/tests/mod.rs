@@ -23,7 +23,6 @@ fn state(request: Option<(RequestKind, Option<Answer>)>, user: Option<User>) -> 
     State {
         request: request.map(|(kind, answer)| Request { kind, answer }),
         user,
-        pending_deletions: Vec::new(),
     }
 }
 

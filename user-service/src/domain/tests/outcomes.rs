@@ -166,35 +166,42 @@ fn a_release_frees_only_the_locker_it_names() {
 }
 
 #[test]
-fn the_release_for_a_deletion_removes_the_user_and_answers_every_pending_deletion() {
-    let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+fn the_release_for_a_deletion_removes_the_user_and_answers_that_deletion() {
+    let r = Uuid::now_v7();
     let command = Command::Released {
-        request: first,
+        request: r,
         user: ada(),
         code: Some(a1()),
     };
-    let mut deleting = state(pending(RequestKind::Delete), user(Some(a1()), true));
-    deleting.pending_deletions = vec![first, second];
+    let deleted = Verdict::Answered(Answer::Deleted);
+    let deleting = state(pending(RequestKind::Delete), user(Some(a1()), true));
     assert_eq!(
         decide(&deleting, &command),
         decision(
-            Verdict::Answered(Answer::Deleted),
+            deleted,
             vec![
                 Write::RemoveUser(ada()),
-                answer(first, Answer::Deleted, Some(a1())),
-                answer(second, Answer::Deleted, Some(a1())),
+                answer(r, Answer::Deleted, Some(a1()))
             ],
             vec![]
         )
     );
     // The name was registered again since: that user stays, only freed of the named locker.
-    let mut again = state(pending(RequestKind::Delete), user(Some(a1()), false));
-    again.pending_deletions = vec![first];
+    let again = state(pending(RequestKind::Delete), user(Some(a1()), false));
     assert_eq!(
         decide(&again, &command),
         decision(
-            Verdict::Answered(Answer::Deleted),
-            vec![set_locker(None), answer(first, Answer::Deleted, Some(a1()))],
+            deleted,
+            vec![set_locker(None), answer(r, Answer::Deleted, Some(a1()))],
+            vec![]
+        )
+    );
+    let gone = state(pending(RequestKind::Delete), None);
+    assert_eq!(
+        decide(&gone, &command),
+        decision(
+            deleted,
+            vec![answer(r, Answer::Deleted, Some(a1()))],
             vec![]
         )
     );
