@@ -254,3 +254,47 @@ pub fn recovery(attempts: &[Attempt], fault: Instant) -> (Option<Duration>, bool
         .map(|a| a.at - fault);
     (first, broken.is_some())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(seen: Seen, at: Instant) -> Attempt {
+        Attempt {
+            key: "k".into(),
+            what: "a".into(),
+            seen,
+            at,
+            took: Duration::ZERO,
+            status: None,
+        }
+    }
+
+    #[test]
+    fn nothing_confirmed_after_the_fault_is_no_recovery() {
+        let fault = Instant::now();
+        let before = attempt(Seen::Confirmed, fault - Duration::from_secs(1));
+        let after = attempt(Seen::Unknown, fault + Duration::from_secs(1));
+        assert_eq!(recovery(&[before, after], fault), (None, true));
+        assert_eq!(recovery(&[], fault), (None, false));
+    }
+
+    #[test]
+    fn recovery_is_the_first_confirm_after_the_interruption() {
+        let fault = Instant::now();
+        let at = |s: u64| fault + Duration::from_secs(s);
+        let attempts = [
+            attempt(Seen::Confirmed, at(1)),
+            attempt(Seen::Unknown, at(2)),
+            attempt(Seen::Confirmed, at(5)),
+        ];
+        assert_eq!(
+            recovery(&attempts, fault),
+            (Some(Duration::from_secs(5)), true)
+        );
+        assert_eq!(
+            recovery(&attempts[..1], fault),
+            (Some(Duration::from_secs(1)), false)
+        );
+    }
+}

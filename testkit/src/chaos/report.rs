@@ -159,3 +159,60 @@ fn push_notes(text: &mut String, rows: &[Row]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clean() -> Row {
+        Row {
+            scenario: "x".into(),
+            attempted: 10,
+            confirmed: 10,
+            confirmed_during: 4,
+            confirmed_after: 3,
+            during_required: true,
+            recovery: Some(Duration::from_millis(5)),
+            queues_empty: true,
+            ..Row::default()
+        }
+    }
+
+    #[test]
+    fn a_clean_row_passes_and_each_finding_fails_it() {
+        assert!(clean().passed());
+        let broken: [fn(&mut Row); 8] = [
+            |row| row.lost = 1,
+            |row| row.duplicated = 1,
+            |row| row.unexpected = 1,
+            |row| row.queues_empty = false,
+            |row| row.hung = 1,
+            |row| row.confirmed_during = 0,
+            |row| row.confirmed_after = 0,
+            |row| row.recovery = None,
+        ];
+        for (n, break_it) in broken.iter().enumerate() {
+            let mut row = clean();
+            break_it(&mut row);
+            assert!(!row.passed(), "finding {n} did not fail the row");
+        }
+    }
+
+    #[test]
+    fn a_partial_partition_may_confirm_nothing_during_its_fault() {
+        let mut row = clean();
+        row.during_required = false;
+        row.confirmed_during = 0;
+        assert!(row.passed());
+    }
+
+    #[test]
+    fn the_report_says_why_a_row_failed() {
+        let mut row = clean();
+        row.recovery = None;
+        row.lost = 2;
+        let text = report(&[row]);
+        assert!(text.contains("FAIL: lost, never recovered"), "{text}");
+        assert!(text.contains("| never |"), "{text}");
+    }
+}
