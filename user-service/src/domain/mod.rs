@@ -1,8 +1,9 @@
 //! user-service's decisions, apart from its storage: validated names and codes
 //! ([`UserName`], [`LockerCode`]), the request kinds and answers as the `requests` table
 //! records them, and [`decide`], which takes a command and the state it needs as plain values
-//! and returns the verdict, the writes and the events for locker-service. No I/O here; the
-//! consumer (`consumers::users`) reads the state and applies the decision through `storage`.
+//! and returns the verdict, the writes and the events for locker-service. No I/O here:
+//! `storage::decide` reads the state in the batch's transaction and writes the decision, and the
+//! consumer (`consumers::users`) stages its events in the outbox.
 
 mod decide;
 mod input;
