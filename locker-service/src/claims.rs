@@ -12,10 +12,13 @@
 //! not rest on it. Each decision is idempotent by the request id (a locker it took is recognised
 //! by `assigned_by`, one it freed by `released_by`); the first decision stored under the request
 //! id stands and every other decider publishes that one; and before publishing, every delivery
-//! settles the lockers with the stored outcome (a locker taken by a request whose stored outcome
-//! is not `assigned` is freed again, see `LockerDesk::settle`). A late decider therefore cannot
-//! leave a second outcome or a locker its request did not get, and a crash before the settle
-//! leaves the delivery unacknowledged, so its redelivery settles. The owner's and the taker's
+//! settles the lockers with the stored outcome: every locker taken by the request is freed again
+//! but the one its stored outcome names, by the take it names (`domain::settle`; a late take can
+//! be of that very locker, after the user released it). A late decider of a locker request
+//! therefore cannot leave a second outcome or a locker its request did not get, and a crash
+//! before the settle leaves the delivery unacknowledged, so its redelivery settles. (A late
+//! decider of a release that finds the user holding a locker again, given by a later request,
+//! frees it, and nothing undoes that: releases are not settled.) The owner's and the taker's
 //! clocks (the lease is measured by the taker against the owner's `claimed_at`) decide only how
 //! soon a takeover happens, never whether the outcome is right.
 

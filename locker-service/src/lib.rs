@@ -4,5 +4,7 @@
 pub mod claims;
 pub mod configuration;
 pub mod consumers;
+pub mod domain;
+pub mod operations;
 pub mod startup;
 pub mod store;

@@ -1,9 +1,10 @@
 //! The lockers in MongoDB, as locker-service writes them and others may read them.
 //!
-//! `lockers`: one document per locker, `_id` its code. A held locker has `holder` (the user) and
-//! `assigned_by` (the request that got it); a unique sparse index on `holder` makes a second
-//! locker for the same user impossible in the database itself. `released_by` names the last
-//! request that freed it.
+//! `lockers`: one document per locker, `_id` its code. A held locker has `holder` (the user),
+//! `assigned_by` (the request that got it) and `take_id` (the allocation that got it, so that a
+//! late second take by the same request can be told from the first); a unique sparse index on
+//! `holder` makes a second locker for the same user impossible in the database itself.
+//! `released_by` names the last request that freed it.
 //!
 //! `requests`: one document per decided request, `_id` its request id, with the outcome and the
 //! outcome event as published, so that a redelivered request publishes the very same event.
@@ -31,6 +32,8 @@ pub struct Locker {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_since: Option<bson::DateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub take_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released_by: Option<String>,
 }
 
@@ -44,6 +47,10 @@ pub struct Request {
     pub outcome: String,
     #[serde(default)]
     pub locker: Option<String>,
+    /// For `assigned`, the take that got the locker (absent in outcomes stored before takes had
+    /// ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub take_id: Option<String>,
     #[serde(default)]
     pub user: Option<String>,
     /// The outcome event as published (JSON), if the request has one.

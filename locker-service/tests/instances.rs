@@ -13,7 +13,7 @@ use locker_service::startup::SERVICE;
 use locker_service::store::{self, Locker};
 use mongodb::bson;
 use serde_json::{Value, json};
-use warren_messages::events::lockers::LockerRequested;
+use warren_messages::events::lockers::{LockerReleaseRequested, LockerRequested};
 use warren_messages::topology::USER_SERVICE_USERS;
 use warren_messages::{Broker, Envelope, Handler, Outcome, Publisher};
 use warren_service_kit::mongo::{self, MongoSettings};
@@ -47,6 +47,16 @@ fn locker_request(user: &str) -> Envelope<LockerRequested> {
     Envelope::new("user-service", payload)
 }
 
+/// A release for `user` with a fresh id.
+fn release_request(user: &str) -> Envelope<LockerReleaseRequested> {
+    let payload = serde_json::from_value(json!({
+        "request_id": bson::Uuid::new().to_string(),
+        "user": user,
+    }))
+    .unwrap();
+    Envelope::new("user-service", payload)
+}
+
 async fn add_locker(database: &mongodb::Database, code: &str) {
     store::lockers(database)
         .insert_one(Locker {
@@ -57,6 +67,7 @@ async fn add_locker(database: &mongodb::Database, code: &str) {
             holder: None,
             assigned_by: None,
             held_since: None,
+            take_id: None,
             released_by: None,
         })
         .await
@@ -271,4 +282,36 @@ async fn a_locker_taken_late_by_a_request_that_stored_none_free_is_freed_on_its_
     let events = published(&vhost, 2).await;
     assert_eq!(events[0], events[1], "the same outcome, published again");
     assert_eq!(events[0]["payload"]["reason"], "none-free");
+}
+
+#[tokio::test]
+async fn a_locker_taken_late_by_a_request_stored_as_assigned_is_freed_on_its_next_delivery() {
+    let (mongo, database, vhost) = setting().await;
+    let desk = instance(&mongo, &vhost).await;
+    add_locker(&database, "L001").await;
+    add_locker(&database, "L002").await;
+    let request = locker_request("hedy");
+    let id = request.payload.request_id.to_string();
+    deliver(&desk, Incoming::Request(request.clone())).await;
+    deliver(&desk, Incoming::Release(release_request("hedy"))).await;
+    // An instance whose claim on the request was taken over (slow, not dead) runs its take only
+    // now that hedy released the locker the request got, and takes that same locker again.
+    store::lockers(&database)
+        .update_one(
+            bson::doc! { "_id": "L001" },
+            bson::doc! { "$set": { "holder": "hedy", "assigned_by": &id, "take_id": "late" } },
+        )
+        .await
+        .unwrap();
+
+    // The request is delivered again: the stored outcome stands, and the late take is undone.
+    deliver(&desk, Incoming::Request(request)).await;
+    let lockers = store::all_lockers(&database).await.unwrap();
+    assert!(
+        lockers.iter().all(|locker| locker.holder.is_none()),
+        "{lockers:?}"
+    );
+    let events = published(&vhost, 3).await;
+    assert_eq!(events[0]["type"], "locker.assigned");
+    assert_eq!(events[0], events[2], "the same outcome, published again");
 }

@@ -1,4 +1,6 @@
-//! locker-service's consumer: adds lockers, allocates them and frees them.
+//! locker-service's consumer: adds lockers, allocates them and frees them, as a thin shell
+//! around `domain::decide`, which says which atomic store operation comes next and what the
+//! decision is; `operations` runs each operation as one MongoDB call.
 //!
 //! Allocation is one atomic conditional update (a free locker becomes held by this user and this
 //! request), so two requests can never get the same locker; the unique index on `holder` keeps a
@@ -15,19 +17,21 @@
 use std::time::Duration;
 
 use mongodb::Database;
-use mongodb::bson::{self, doc};
-use mongodb::options::ReturnDocument;
+use mongodb::bson;
 use warren_messages::events::lockers::{
     LockerAddRequested, LockerAssigned, LockerReleaseRequested, LockerReleased, LockerRequested,
-    LockerUnavailable, Unavailability, validate_code, validate_location,
+    LockerUnavailable,
 };
-use warren_messages::events::users::validate_name;
-use warren_messages::sabotage::{self, Sabotage};
 use warren_messages::{Envelope, Event, Handler, Outcome, Publisher, envelope, one_of};
 
 use crate::claims;
+use crate::domain::{
+    self, Answer, Command, Decision, Location, LockerCode, Next, OutcomeEvent, Request,
+    RequestKind, TakeId, UserName,
+};
+use crate::operations;
 use crate::startup::SERVICE;
-use crate::store::{self, Locker, Request, is_duplicate_key};
+use crate::store::{self, is_duplicate_key};
 
 one_of! {
     /// What arrives on locker-service's queue.
@@ -39,14 +43,43 @@ one_of! {
 }
 
 impl Incoming {
-    fn validate(&self) -> Result<(), String> {
+    /// The request the message carries, its names and codes checked.
+    fn request(&self) -> Result<Request, String> {
+        Ok(match self {
+            Self::Add(event) => Request {
+                id: event.payload.request_id,
+                command: Command::Add {
+                    code: LockerCode::parse(event.payload.code.as_str())?,
+                    location: Location::parse(event.payload.location.as_str())?,
+                },
+            },
+            Self::Request(event) => Request {
+                id: event.payload.request_id,
+                command: Command::Request {
+                    user: UserName::parse(event.payload.user.as_str())?,
+                },
+            },
+            Self::Release(event) => Request {
+                id: event.payload.request_id,
+                command: Command::Release {
+                    user: UserName::parse(event.payload.user.as_str())?,
+                },
+            },
+        })
+    }
+
+    /// The outcome event in an envelope caused by this message, serialised.
+    fn answer_with<E: Event>(&self, payload: E) -> serde_json::Result<String> {
         match self {
-            Self::Add(event) => {
-                validate_code(&event.payload.code)?;
-                validate_location(&event.payload.location)
+            Self::Add(cause) => {
+                serde_json::to_string(&Envelope::caused_by(SERVICE, payload, cause))
             }
-            Self::Request(event) => validate_name(&event.payload.user),
-            Self::Release(event) => validate_name(&event.payload.user),
+            Self::Request(cause) => {
+                serde_json::to_string(&Envelope::caused_by(SERVICE, payload, cause))
+            }
+            Self::Release(cause) => {
+                serde_json::to_string(&Envelope::caused_by(SERVICE, payload, cause))
+            }
         }
     }
 }
@@ -66,17 +99,20 @@ impl Handler<Incoming> for LockerDesk {
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut failed: Option<String> = None;
         for message in batch {
-            if let Err(reason) = message.validate() {
-                outcomes.push(Outcome::Poison(reason));
-                continue;
-            }
+            let request = match message.request() {
+                Ok(request) => request,
+                Err(reason) => {
+                    outcomes.push(Outcome::Poison(reason));
+                    continue;
+                }
+            };
             // After a failure the rest of the batch waits too, so that one user's requests
             // keep their order.
             if let Some(error) = &failed {
                 outcomes.push(Outcome::RetryLater(error.clone()));
                 continue;
             }
-            match self.apply(message).await {
+            match self.apply(&request, message).await {
                 Ok(()) => outcomes.push(Outcome::Done),
                 Err(error) => {
                     let elsewhere = error.is::<claims::DecidedElsewhere>();
@@ -93,16 +129,6 @@ impl Handler<Incoming> for LockerDesk {
         }
         outcomes
     }
-}
-
-/// What became of a request, before it is stored.
-struct Decision {
-    kind: &'static str,
-    outcome: &'static str,
-    locker: Option<String>,
-    user: Option<String>,
-    /// The outcome event, serialised.
-    event: Option<String>,
 }
 
 impl LockerDesk {
@@ -122,23 +148,23 @@ impl LockerDesk {
         self
     }
 
-    async fn apply(&self, message: &Incoming) -> anyhow::Result<()> {
-        let request_id = match message {
-            Incoming::Add(event) => event.payload.request_id,
-            Incoming::Request(event) => event.payload.request_id,
-            Incoming::Release(event) => event.payload.request_id,
-        }
-        .to_string();
+    async fn apply(&self, request: &Request, message: &Incoming) -> anyhow::Result<()> {
+        let request_id = request.id.to_string();
         let stored = match store::request(&self.database, &request_id).await? {
             Some(stored) => stored,
-            None => self.decide(request_id, message).await?,
+            None => self.decide(request, message).await?,
         };
         self.settle(&stored).await?;
         self.publish(&stored).await
     }
 
     /// Decides the request and stores the decision, as the one instance that holds its claim.
-    async fn decide(&self, request_id: String, message: &Incoming) -> anyhow::Result<Request> {
+    async fn decide(
+        &self,
+        request: &Request,
+        message: &Incoming,
+    ) -> anyhow::Result<store::Request> {
+        let request_id = request.id.to_string();
         if !claims::claim(&self.database, &request_id, &self.owner, self.lease).await? {
             return store::request(&self.database, &request_id)
                 .await?
@@ -149,12 +175,8 @@ impl LockerDesk {
         if let Some(stored) = store::request(&self.database, &request_id).await? {
             return Ok(stored);
         }
-        let decision = match message {
-            Incoming::Add(event) => self.add(&request_id, &event.payload).await?,
-            Incoming::Request(event) => self.allocate(&request_id, event).await?,
-            Incoming::Release(event) => self.release(&request_id, event).await?,
-        };
-        let stored = self.store(request_id.clone(), decision).await?;
+        let decision = self.run(request).await?;
+        let stored = self.store(request_id.clone(), decision, message).await?;
         // A claim left behind only delays a takeover; the decision is stored either way.
         if let Err(error) = claims::release(&self.database, &request_id, &self.owner).await {
             tracing::warn!(error = %format!("{error:#}"), "cannot release a claim");
@@ -162,20 +184,39 @@ impl LockerDesk {
         Ok(stored)
     }
 
-    /// Makes the lockers agree with the stored outcome: a request that did not get a locker
-    /// holds none. Only a decider that lost the race to store (after a claim was taken over from
-    /// it) can have taken one; the first delivery of the request to pass here frees it.
-    async fn settle(&self, stored: &Request) -> anyhow::Result<()> {
-        if stored.kind != "request" || stored.outcome == "assigned" {
-            return Ok(());
+    /// Runs the store operations the decision asks for, one after the other, until it is made.
+    async fn run(&self, request: &Request) -> anyhow::Result<Decision> {
+        let mut replies = Vec::new();
+        loop {
+            match domain::decide(request, &replies)? {
+                Next::Ask(ask) => {
+                    replies.push(operations::run(&self.database, request.id, &ask).await?);
+                }
+                Next::Decided(decision) => return Ok(decision),
+            }
         }
-        let freed = store::lockers(&self.database)
-            .update_many(
-                doc! { "assigned_by": &stored.request_id },
-                doc! { "$unset": { "holder": "", "assigned_by": "", "held_since": "" } },
-            )
-            .await?;
-        if freed.modified_count > 0 {
+    }
+
+    /// Makes the lockers agree with the stored outcome (`domain::settle`). Only a decider that
+    /// lost the race to store (after a claim was taken over from it) can have taken a locker
+    /// the outcome does not name; the first delivery of the request to pass here frees it.
+    async fn settle(&self, stored: &store::Request) -> anyhow::Result<()> {
+        let outcome = domain::Stored {
+            kind: RequestKind::parse(&stored.kind).map_err(anyhow::Error::msg)?,
+            answer: Answer::parse(&stored.outcome).map_err(anyhow::Error::msg)?,
+            locker: stored
+                .locker
+                .as_deref()
+                .map(LockerCode::parse)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
+            take: stored.take_id.clone().map(TakeId::new),
+        };
+        let Some(settle) = domain::settle(&outcome) else {
+            return Ok(());
+        };
+        let freed = operations::settle(&self.database, &stored.request_id, &settle).await?;
+        if freed > 0 {
             tracing::warn!(
                 request_id = %stored.request_id,
                 outcome = %stored.outcome,
@@ -185,182 +226,28 @@ impl LockerDesk {
         Ok(())
     }
 
-    async fn add(&self, request_id: &str, add: &LockerAddRequested) -> anyhow::Result<Decision> {
-        let locker = Locker {
-            code: add.code.clone(),
-            location: add.location.clone(),
-            added_at: bson::DateTime::now(),
-            added_by: request_id.to_owned(),
-            holder: None,
-            assigned_by: None,
-            held_since: None,
-            released_by: None,
-        };
-        let outcome = match store::lockers(&self.database).insert_one(&locker).await {
-            Ok(_) => "added",
-            Err(error) if is_duplicate_key(&error) => {
-                let existing = store::lockers(&self.database)
-                    .find_one(doc! { "_id": &add.code })
-                    .await?;
-                if existing.is_some_and(|locker| locker.added_by == request_id) {
-                    "added"
-                } else {
-                    "code-taken"
-                }
-            }
-            Err(error) => return Err(error.into()),
-        };
-        Ok(Decision {
-            kind: "add",
-            outcome,
-            locker: Some(add.code.clone()),
-            user: None,
-            event: None,
-        })
-    }
-
-    async fn held_by(&self, user: &str) -> anyhow::Result<Option<Locker>> {
-        Ok(store::lockers(&self.database)
-            .find_one(doc! { "holder": user })
-            .await?)
-    }
-
-    async fn allocate(
-        &self,
-        request_id: &str,
-        event: &Envelope<LockerRequested>,
-    ) -> anyhow::Result<Decision> {
-        let user = &event.payload.user;
-        let mut held = self.held_by(user).await?;
-        if held.is_none() {
-            // The self-test's `skip-holder-check` takes any locker, held or not (never in a
-            // build without the `sabotage` feature).
-            let free = if sabotage::active(Sabotage::SkipHolderCheck) {
-                doc! {}
-            } else {
-                doc! { "holder": { "$exists": false } }
-            };
-            let taken = store::lockers(&self.database)
-                .find_one_and_update(
-                    free,
-                    doc! { "$set": {
-                        "holder": user,
-                        "assigned_by": request_id,
-                        "held_since": bson::DateTime::now(),
-                    } },
-                )
-                .sort(doc! { "_id": 1 })
-                .return_document(ReturnDocument::After)
-                .await;
-            held = match taken {
-                Ok(Some(locker)) => Some(locker),
-                // None free, or the same user got a locker concurrently (the index refused a
-                // second one): perhaps by this very request, decided elsewhere as well.
-                Ok(None) => self.held_by(user).await?,
-                Err(error) if is_duplicate_key(&error) => self.held_by(user).await?,
-                Err(error) => return Err(error.into()),
-            };
-            if held.is_none() {
-                return outcome(
-                    "request",
-                    "none-free",
-                    None,
-                    user,
-                    LockerUnavailable {
-                        request_id: event.payload.request_id,
-                        user: user.clone(),
-                        reason: Unavailability::NoneFree,
-                        held: None,
-                    },
-                    event,
-                );
-            }
-        }
-        let locker = held.expect("a locker is held at this point");
-        // Held because of this very request (also after a crash before its outcome was stored).
-        if locker.assigned_by.as_deref() == Some(request_id) {
-            return outcome(
-                "request",
-                "assigned",
-                Some(locker.code.clone()),
-                user,
-                LockerAssigned {
-                    request_id: event.payload.request_id,
-                    user: user.clone(),
-                    code: locker.code,
-                },
-                event,
-            );
-        }
-        outcome(
-            "request",
-            "already-holds",
-            Some(locker.code.clone()),
-            user,
-            LockerUnavailable {
-                request_id: event.payload.request_id,
-                user: user.clone(),
-                reason: Unavailability::AlreadyHolds,
-                held: Some(locker.code),
-            },
-            event,
-        )
-    }
-
-    async fn release(
-        &self,
-        request_id: &str,
-        event: &Envelope<LockerReleaseRequested>,
-    ) -> anyhow::Result<Decision> {
-        let user = &event.payload.user;
-        let lockers = store::lockers(&self.database);
-        // Freed by this very request before a crash, or now, or (when a claim was taken over)
-        // by this request's other decider in the meantime.
-        let freed = match lockers.find_one(doc! { "released_by": request_id }).await? {
-            Some(locker) => Some(locker),
-            None => match lockers
-                .find_one_and_update(
-                    doc! { "holder": user },
-                    doc! {
-                        "$unset": { "holder": "", "assigned_by": "", "held_since": "" },
-                        "$set": { "released_by": request_id },
-                    },
-                )
-                .await?
-            {
-                Some(locker) => Some(locker),
-                None => lockers.find_one(doc! { "released_by": request_id }).await?,
-            },
-        };
-        let code = freed.map(|locker| locker.code);
-        outcome(
-            "release",
-            if code.is_some() {
-                "released"
-            } else {
-                "holds-none"
-            },
-            code.clone(),
-            user,
-            LockerReleased {
-                request_id: event.payload.request_id,
-                user: user.clone(),
-                code,
-            },
-            event,
-        )
-    }
-
     /// Stores the decision under the request id; if another delivery stored one first, that one
     /// stands.
-    async fn store(&self, request_id: String, decision: Decision) -> anyhow::Result<Request> {
-        let request = Request {
+    async fn store(
+        &self,
+        request_id: String,
+        decision: Decision,
+        message: &Incoming,
+    ) -> anyhow::Result<store::Request> {
+        let event = match decision.event {
+            None => None,
+            Some(OutcomeEvent::Assigned(payload)) => Some(message.answer_with(payload)?),
+            Some(OutcomeEvent::Unavailable(payload)) => Some(message.answer_with(payload)?),
+            Some(OutcomeEvent::Released(payload)) => Some(message.answer_with(payload)?),
+        };
+        let request = store::Request {
             request_id: request_id.clone(),
-            kind: decision.kind.to_owned(),
-            outcome: decision.outcome.to_owned(),
-            locker: decision.locker,
-            user: decision.user,
-            event: decision.event,
+            kind: decision.kind.as_str().to_owned(),
+            outcome: decision.answer.as_str().to_owned(),
+            locker: decision.locker.map(String::from),
+            take_id: decision.take.map(|take| take.as_str().to_owned()),
+            user: decision.user.map(String::from),
+            event,
             decided_at: bson::DateTime::now(),
         };
         match store::requests(&self.database).insert_one(&request).await {
@@ -373,7 +260,7 @@ impl LockerDesk {
     }
 
     /// Publishes the stored outcome event, if the request has one.
-    async fn publish(&self, request: &Request) -> anyhow::Result<()> {
+    async fn publish(&self, request: &store::Request) -> anyhow::Result<()> {
         let Some(body) = &request.event else {
             return Ok(());
         };
@@ -398,22 +285,4 @@ impl LockerDesk {
         }
         Ok(())
     }
-}
-
-fn outcome<E: Event, C>(
-    kind: &'static str,
-    outcome: &'static str,
-    locker: Option<String>,
-    user: &str,
-    payload: E,
-    cause: &Envelope<C>,
-) -> anyhow::Result<Decision> {
-    let envelope = Envelope::caused_by(SERVICE, payload, cause);
-    Ok(Decision {
-        kind,
-        outcome,
-        locker,
-        user: Some(user.to_owned()),
-        event: Some(serde_json::to_string(&envelope)?),
-    })
 }
