@@ -1,59 +1,8 @@
-//! Validated values and the words `requests` stores: a user name, a locker code and a location
-//! are checked once, where a message enters locker-service, with the rules `messages` defines
-//! for the wire; past that they cannot be wrong.
+//! The words `requests` stores, as enums; the validated names and codes are the wire's
+//! ([`warren_messages::events::names`]).
 
-use std::fmt;
-
-use warren_messages::events::lockers::{validate_code, validate_location};
-use warren_messages::events::users::validate_name;
-
-macro_rules! validated {
-    ($(#[$meta:meta])* $name:ident, $check:path) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
-
-        impl $name {
-            pub fn parse(text: impl Into<String>) -> Result<Self, String> {
-                let text = text.into();
-                $check(&text)?;
-                Ok(Self(text))
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-                formatter.write_str(&self.0)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(value: $name) -> String {
-                value.0
-            }
-        }
-    };
-}
-
-validated!(
-    /// A user name that passed `validate_name`.
-    UserName,
-    validate_name
-);
-validated!(
-    /// A locker code that passed `validate_code`.
-    LockerCode,
-    validate_code
-);
-validated!(
-    /// A locker's location that passed `validate_location`.
-    Location,
-    validate_location
-);
+pub use warren_messages::events::names::{Location, LockerCode, UserName};
+use warren_messages::stored_as;
 
 /// What was asked, as `requests` records it (`kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,31 +29,6 @@ pub enum Answer {
     Released,
     /// The user held no locker to free.
     HoldsNone,
-}
-
-/// Maps each variant to the text stored for it, both ways.
-macro_rules! stored_as {
-    ($type:ident { $($variant:ident => $text:literal),* $(,)? }) => {
-        impl $type {
-            pub const ALL: &'static [$type] = &[$($type::$variant),*];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($type::$variant => $text),*
-                }
-            }
-
-            pub fn parse(text: &str) -> Result<Self, String> {
-                match text {
-                    $($text => Ok($type::$variant),)*
-                    other => Err(format!(
-                        concat!("no ", stringify!($type), " is stored as {:?}"),
-                        other
-                    )),
-                }
-            }
-        }
-    };
 }
 
 stored_as!(RequestKind {
