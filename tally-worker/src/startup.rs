@@ -52,6 +52,10 @@ fn migrations() -> refinery::Runner {
             "V3__applied_votes",
             include_str!("../migrations/V3__applied_votes.sql"),
         ),
+        (
+            "V4__vote_sequence",
+            include_str!("../migrations/V4__vote_sequence.sql"),
+        ),
     ] {
         migrations.push(
             refinery::Migration::unapplied(name, sql)
