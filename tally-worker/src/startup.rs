@@ -35,8 +35,9 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         Application::bind(SERVICE, &settings.http, broker, readiness)
             .await?
             .with_task(move |stopping| consumer.run(stopping.wait()))
-            // Votes are idempotent by their state (a vote never moves backwards), so a vote
-            // that arrives after its claim was pruned has no second effect.
+            // The counted vote is idempotent by its state (a vote never moves backwards), so a
+            // vote that arrives after its claim was pruned (past the seven-day horizon) leaves
+            // the tally as it was; only the voter's `applied_votes` would count it again.
             .with_task(move |stopping| {
                 exactly_once::keep_pruned(pool, Retention::default(), stopping.wait())
             }),
