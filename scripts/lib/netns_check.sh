@@ -68,7 +68,7 @@ holds_for() {
   local deadline=$((SECONDS + seconds))
   while ((SECONDS < deadline)); do
     "$@" >/dev/null 2>&1 || fail "$what stopped holding"
-    sleep 1
+    sleep "$WARREN_POLL_INTERVAL"
   done
 }
 amqp_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$(rabbit_host "$1")/$(amqp_port "$1")" 2>/dev/null; }
