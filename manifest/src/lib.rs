@@ -1,0 +1,320 @@
+//! Warren's system facts, stated once: which services exist, the port each listens on, the
+//! databases and who owns or reads which tables, the secrets, and the `WARREN_*` environment each
+//! binary is started with.
+//!
+//! The broker's half of the facts (exchanges, queues, broker users and their permissions) is
+//! `warren_messages::topology`; every service here has the broker user of the same name there
+//! (a test in xtask holds the two together). `cargo xtask generate` renders from both what the
+//! scripts, docker-compose.yml and `rabbitmq/definitions.json` need, and a test fails when a
+//! generated file is stale, so nothing outside Rust repeats a list of services.
+//!
+//! This crate is data and nothing else: no I/O, no dependencies.
+
+pub mod environment;
+
+pub use environment::{Value, Variable};
+
+/// A PostgreSQL database and the service whose migrations own its tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Database {
+    pub name: &'static str,
+    /// The only service that writes it (through its migrations and projections).
+    pub owner: &'static str,
+    /// Every table its owner's migrations create, `applied_messages` (the exactly-once claims)
+    /// included.
+    pub tables: &'static [&'static str],
+}
+
+pub const VOTES_DB: Database = Database {
+    name: "warren_votes",
+    owner: "tally-worker",
+    tables: &["applied_messages", "votes"],
+};
+pub const USERS_DB: Database = Database {
+    name: "warren_users",
+    owner: "user-service",
+    tables: &[
+        "applied_messages",
+        "users",
+        "requests",
+        "outbox",
+        "outbox_dead",
+    ],
+};
+pub const RECORDS_DB: Database = Database {
+    name: "warren_records",
+    owner: "record-service",
+    tables: &["applied_messages", "records", "deleted_records"],
+};
+
+/// Every PostgreSQL database, in the order they are created.
+pub const DATABASES: &[Database] = &[VOTES_DB, USERS_DB, RECORDS_DB];
+
+/// The MongoDB database of the lockers read model and its collections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MongoDatabase {
+    pub name: &'static str,
+    pub owner: &'static str,
+    pub collections: &'static [&'static str],
+}
+
+pub const LOCKERS_DB: MongoDatabase = MongoDatabase {
+    name: "warren_lockers",
+    owner: "locker-service",
+    collections: &["lockers", "requests", "claims", "applied_messages"],
+};
+
+/// How a service may use a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Owns the schema: creates it through migrations, writes it.
+    Owner,
+    /// Reads exactly these tables (or collections) and writes nothing.
+    Reads(&'static [&'static str]),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostgresUse {
+    pub database: Database,
+    pub access: Access,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MongoUse {
+    pub database: MongoDatabase,
+    pub access: Access,
+}
+
+/// What a service is to its users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Consumes events and serves only its operational endpoints.
+    Worker,
+    /// Serves web forms to people, signed with a CSRF secret, at these host names behind the
+    /// reverse proxy (docker-compose's Traefik).
+    Frontend { hosts: &'static [&'static str] },
+}
+
+/// One Warren binary: its name is its package, its binary, its broker user and its log field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Service {
+    pub name: &'static str,
+    /// The HTTP port it listens on in a local run (scripts/up) and in its container.
+    pub port: u16,
+    pub role: Role,
+    pub postgres: Option<PostgresUse>,
+    pub mongo: Option<MongoUse>,
+}
+
+pub const TALLY_WORKER: Service = Service {
+    name: "tally-worker",
+    port: 8081,
+    role: Role::Worker,
+    postgres: Some(PostgresUse {
+        database: VOTES_DB,
+        access: Access::Owner,
+    }),
+    mongo: None,
+};
+pub const USER_SERVICE: Service = Service {
+    name: "user-service",
+    port: 8082,
+    role: Role::Worker,
+    postgres: Some(PostgresUse {
+        database: USERS_DB,
+        access: Access::Owner,
+    }),
+    mongo: None,
+};
+pub const RECORD_SERVICE: Service = Service {
+    name: "record-service",
+    port: 8085,
+    role: Role::Frontend {
+        hosts: &["records.localhost"],
+    },
+    postgres: Some(PostgresUse {
+        database: RECORDS_DB,
+        access: Access::Owner,
+    }),
+    mongo: None,
+};
+pub const LOCKER_SERVICE: Service = Service {
+    name: "locker-service",
+    port: 8083,
+    role: Role::Worker,
+    postgres: None,
+    mongo: Some(MongoUse {
+        database: LOCKERS_DB,
+        access: Access::Owner,
+    }),
+};
+pub const VOTE_SERVICE: Service = Service {
+    name: "vote-service",
+    port: 8080,
+    role: Role::Frontend {
+        hosts: &["vote.localhost", "results.localhost"],
+    },
+    postgres: Some(PostgresUse {
+        database: VOTES_DB,
+        access: Access::Reads(&["votes"]),
+    }),
+    mongo: None,
+};
+pub const LOCKER_APP: Service = Service {
+    name: "locker-app",
+    port: 8084,
+    role: Role::Frontend {
+        hosts: &["lockers.localhost"],
+    },
+    postgres: Some(PostgresUse {
+        database: USERS_DB,
+        access: Access::Reads(&["users", "requests"]),
+    }),
+    mongo: Some(MongoUse {
+        database: LOCKERS_DB,
+        access: Access::Reads(&["lockers", "requests"]),
+    }),
+};
+
+/// Every service, in the order scripts/up starts them: writers before the readers of their stores.
+pub const SERVICES: &[Service] = &[
+    TALLY_WORKER,
+    USER_SERVICE,
+    RECORD_SERVICE,
+    LOCKER_SERVICE,
+    VOTE_SERVICE,
+    LOCKER_APP,
+];
+
+/// The broker's administrator (the management console's login), besides the service users.
+pub const BROKER_ADMIN: &str = "warren-admin";
+
+impl Service {
+    /// The service of this name.
+    pub fn named(name: &str) -> Option<&'static Service> {
+        SERVICES.iter().find(|service| service.name == name)
+    }
+
+    /// The variable that holds a secret of this service, e.g. `VOTE_SERVICE_CSRF_SECRET`.
+    pub fn secret_variable(&self, what: &str) -> String {
+        format!("{}_{what}", self.name.to_uppercase().replace('-', "_"))
+    }
+
+    /// The variable holding this service's broker password, e.g. `TALLY_WORKER_BROKER_PASSWORD`.
+    pub fn broker_password_variable(&self) -> String {
+        self.secret_variable("BROKER_PASSWORD")
+    }
+
+    /// The variable holding the secret that signs this frontend's forms, if it has forms.
+    pub fn csrf_secret_variable(&self) -> Option<String> {
+        match self.role {
+            Role::Frontend { .. } => Some(self.secret_variable("CSRF_SECRET")),
+            Role::Worker => None,
+        }
+    }
+}
+
+/// A secret the operator provides (or scripts/up generates): its variable and what it guards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+    pub variable: String,
+    pub purpose: String,
+}
+
+/// Every secret the system needs, each once: the broker administrator's password, each service's
+/// broker password, PostgreSQL's password and each frontend's CSRF secret.
+pub fn secrets() -> Vec<Secret> {
+    let mut secrets = vec![Secret {
+        variable: "WARREN_ADMIN_PASSWORD".into(),
+        purpose: format!("the broker user {BROKER_ADMIN} (management console)"),
+    }];
+    for service in SERVICES {
+        secrets.push(Secret {
+            variable: service.broker_password_variable(),
+            purpose: format!("the broker user {}", service.name),
+        });
+    }
+    secrets.push(Secret {
+        variable: "POSTGRES_PASSWORD".into(),
+        purpose: "PostgreSQL".into(),
+    });
+    for service in SERVICES {
+        if let Some(variable) = service.csrf_secret_variable() {
+            secrets.push(Secret {
+                variable,
+                purpose: format!("signs {}'s forms", service.name),
+            });
+        }
+    }
+    secrets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn names_and_ports_are_unique() {
+        let names: BTreeSet<_> = SERVICES.iter().map(|s| s.name).collect();
+        let ports: BTreeSet<_> = SERVICES.iter().map(|s| s.port).collect();
+        assert_eq!(names.len(), SERVICES.len());
+        assert_eq!(ports.len(), SERVICES.len());
+    }
+
+    #[test]
+    fn every_database_has_exactly_its_owner_as_owner() {
+        for database in DATABASES {
+            let owners: Vec<_> = SERVICES
+                .iter()
+                .filter(|s| {
+                    s.postgres
+                        .is_some_and(|p| p.database == *database && p.access == Access::Owner)
+                })
+                .map(|s| s.name)
+                .collect();
+            assert_eq!(owners, [database.owner], "{}", database.name);
+        }
+    }
+
+    #[test]
+    fn readers_read_only_tables_that_exist() {
+        for service in SERVICES {
+            if let Some(PostgresUse {
+                database,
+                access: Access::Reads(tables),
+            }) = service.postgres
+            {
+                for table in tables {
+                    assert!(
+                        database.tables.contains(table),
+                        "{} reads {table}",
+                        service.name
+                    );
+                }
+            }
+            if let Some(MongoUse {
+                database,
+                access: Access::Reads(collections),
+            }) = service.mongo
+            {
+                for collection in collections {
+                    assert!(
+                        database.collections.contains(collection),
+                        "{} reads {collection}",
+                        service.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn secrets_are_named_once() {
+        let secrets = secrets();
+        let names: BTreeSet<_> = secrets.iter().map(|s| s.variable.clone()).collect();
+        assert_eq!(names.len(), secrets.len());
+        assert!(names.contains("LOCKER_APP_CSRF_SECRET"));
+        assert!(!names.contains("TALLY_WORKER_CSRF_SECRET"));
+    }
+}
