@@ -11,6 +11,7 @@
 pub mod browser;
 pub mod chaos;
 pub mod proxy;
+pub mod services;
 
 use std::time::Duration;
 

@@ -1,0 +1,79 @@
+//! Every service in the manifest, started from its binary with the environment the manifest
+//! gives it, is alive, ready with a check of each store the manifest says it uses (and none it
+//! does not use), serves its metrics, and stops cleanly on SIGTERM.
+//!
+//! The binaries are this build's: `cargo build --workspace --features warren-messages/sabotage`.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::Value;
+use warren_manifest::{SERVICES, Service};
+use warren_testkit::services::{Process, Wiring};
+
+/// The readiness checks named after the stores a service may use.
+const STORE_CHECKS: [&str; 2] = ["postgres", "mongo"];
+
+/// The checks `service` must report as "ok": the broker, and each store the manifest gives it.
+fn required_checks(service: &Service) -> Vec<&'static str> {
+    let mut checks = vec!["broker"];
+    if service.postgres.is_some() {
+        checks.push("postgres");
+    }
+    if service.mongo.is_some() {
+        checks.push("mongo");
+    }
+    checks
+}
+
+async fn assert_alive_and_ready(process: &Process) {
+    let name = process.name();
+    let health = reqwest::get(process.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200, "{name}: /healthz");
+    let health: Value = health.json().await.unwrap();
+    assert_eq!(health["service"], name, "{name}: /healthz says {health}");
+
+    let ready = reqwest::get(process.url("/readyz")).await.unwrap();
+    let status = ready.status();
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(status, 200, "{name}: /readyz answered {body}");
+    assert_eq!(body["ready"], true, "{name}: /readyz answered {body}");
+    let checks = body["checks"].as_object().unwrap();
+    let required = required_checks(process.service());
+    for check in &required {
+        assert_eq!(
+            checks.get(*check),
+            Some(&Value::from("ok")),
+            "{name}: {body}"
+        );
+    }
+    for (check, outcome) in checks {
+        assert_eq!(outcome, "ok", "{name}: {check} in {body}");
+        assert!(
+            !STORE_CHECKS.contains(&check.as_str()) || required.contains(&check.as_str()),
+            "{name} checks {check}, a store the manifest does not give it: {body}"
+        );
+    }
+
+    let metrics = reqwest::get(process.url("/metrics")).await.unwrap();
+    assert_eq!(metrics.status(), 200, "{name}: /metrics");
+}
+
+#[tokio::test]
+async fn every_service_is_ready_with_a_check_of_each_of_its_stores() {
+    let wiring = Wiring::fresh(SERVICES).await;
+    // In the manifest's order, writers before the readers of their stores, and all running at
+    // once, as in a deployment.
+    let mut processes = Vec::new();
+    for service in SERVICES {
+        let process = wiring.start(*service).await;
+        assert_alive_and_ready(&process).await;
+        processes.push(process);
+    }
+    for process in &mut processes {
+        let status = process.stop().await;
+        assert!(
+            status.success(),
+            "{} stopped on SIGTERM with {status}",
+            process.name()
+        );
+    }
+}
