@@ -20,7 +20,14 @@ pub enum BrokerError {
     #[error("no broker node is reachable (tried {tried}); last error: {last}")]
     Unavailable { tried: usize, last: String },
     #[error("broker operation failed: {0}")]
-    Amqp(#[from] lapin::Error),
+    Amqp(String),
+}
+
+impl BrokerError {
+    /// The broker client's error, in words: its type stays inside this crate.
+    pub(crate) fn amqp(error: lapin::Error) -> Self {
+        Self::Amqp(error.to_string())
+    }
 }
 
 struct State {
@@ -77,7 +84,7 @@ impl Broker {
     }
 
     /// The open connection, or a new one to the first node that answers.
-    pub async fn connection(&self) -> Result<Arc<Connection>, BrokerError> {
+    pub(crate) async fn connection(&self) -> Result<Arc<Connection>, BrokerError> {
         let mut state = self.state.lock().await;
         if let Some(connection) = &state.connection {
             if connection.status().connected() {
@@ -125,9 +132,9 @@ impl Broker {
     }
 
     /// A new channel on the current connection.
-    pub async fn channel(&self) -> Result<Channel, BrokerError> {
+    pub(crate) async fn channel(&self) -> Result<Channel, BrokerError> {
         let connection = self.connection().await?;
-        Ok(connection.create_channel().await?)
+        connection.create_channel().await.map_err(BrokerError::amqp)
     }
 
     /// The node this service is connected to, if any (for logs and tests).

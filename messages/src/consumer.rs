@@ -34,7 +34,7 @@ use tokio::time::Instant;
 
 use crate::connection::Broker;
 use crate::envelope::{self, DecodeError, Envelope, Event};
-use crate::publisher::{Outgoing, Publisher};
+use crate::publisher::{Prepared, Publisher};
 use crate::topology::{ConsumerQueue, DEAD, RETRY};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -269,7 +269,8 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
         let channel = opened.insert(self.broker.channel().await?).clone();
         channel
             .basic_qos(self.settings.prefetch, BasicQosOptions::default())
-            .await?;
+            .await
+            .map_err(crate::BrokerError::amqp)?;
         let consumer = channel
             .basic_consume(
                 self.queue.name.into(),
@@ -281,7 +282,8 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
-            .await?;
+            .await
+            .map_err(crate::BrokerError::amqp)?;
         Ok((channel, consumer))
     }
 
@@ -511,13 +513,13 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
             .clone()
             .with_headers(headers)
             .with_delivery_mode(2);
-        let message = Outgoing {
+        let message = Prepared {
             exchange,
             routing_key: self.queue.name,
             body: &delivery.data,
             properties,
         };
-        match self.publisher.publish_raw(message).await {
+        match self.publisher.send(message).await {
             Ok(()) => true,
             Err(error) => {
                 tracing::warn!(queue = self.queue.name, exchange, %error, "cannot forward a delivery");

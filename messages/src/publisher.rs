@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use crate::connection::Broker;
 use crate::envelope::{Envelope, Event};
+use crate::properties::{Header, MessageProperties};
 use crate::topology::EXCHANGES;
 use confirms::{Lane, Settled};
 
@@ -54,14 +55,24 @@ impl PublishError {
     }
 }
 
-/// A raw message: what [`Publisher::publish`] sends for an envelope, or a copy of a delivery.
+/// A raw message: a body with its properties, for [`Publisher::publish_raw`].
 #[derive(Debug, Clone)]
 pub struct Outgoing<'a> {
     /// Always one of the topology's exchanges.
     pub exchange: &'static str,
     pub routing_key: &'a str,
     pub body: &'a [u8],
-    pub properties: BasicProperties,
+    pub properties: MessageProperties,
+}
+
+/// A message as the broker client takes it: what [`Publisher::publish`] sends for an envelope,
+/// an [`Outgoing`], or a copy of a delivery with all its properties (the consumer's forwards).
+#[derive(Debug)]
+pub(crate) struct Prepared<'a> {
+    pub(crate) exchange: &'static str,
+    pub(crate) routing_key: &'a str,
+    pub(crate) body: &'a [u8],
+    pub(crate) properties: BasicProperties,
 }
 
 pub struct Publisher {
@@ -86,18 +97,29 @@ impl Publisher {
     /// Publishes `envelope` to its event's exchange with its type as the routing key.
     pub async fn publish<E: Event>(&self, envelope: &Envelope<E>) -> Result<(), PublishError> {
         let body = serde_json::to_vec(envelope)?;
-        self.publish_raw(Outgoing {
+        self.send(Prepared {
             exchange: E::EXCHANGE.name,
             routing_key: E::TYPE,
             body: &body,
-            properties: properties(envelope),
+            properties: amqp_properties(MessageProperties::of(envelope)),
         })
         .await
     }
 
-    /// Publishes a prepared message (mandatory, confirmed). A message without a `message_id` is
+    /// Publishes a raw message (mandatory, confirmed). A message without a `message_id` is
     /// given one: returns are matched to their publishes by it.
     pub async fn publish_raw(&self, message: Outgoing<'_>) -> Result<(), PublishError> {
+        self.send(Prepared {
+            exchange: message.exchange,
+            routing_key: message.routing_key,
+            body: message.body,
+            properties: amqp_properties(message.properties),
+        })
+        .await
+    }
+
+    /// Publishes a message whose AMQP properties are ready (mandatory, confirmed).
+    pub(crate) async fn send(&self, message: Prepared<'_>) -> Result<(), PublishError> {
         let timeout = self.broker.settings().confirm_timeout();
         let deadline = Instant::now() + timeout;
         let counters = self.counters.get(message.exchange);
@@ -111,7 +133,7 @@ impl Publisher {
         &self,
         deadline: Instant,
         timeout: Duration,
-        message: &Outgoing<'_>,
+        message: &Prepared<'_>,
     ) -> Result<(), PublishError> {
         let mut backoff = Duration::from_millis(50);
         loop {
@@ -303,28 +325,52 @@ impl Counters {
     }
 }
 
-/// The AMQP properties mirroring an envelope: persistent, JSON, with id, type, time and producer.
-pub fn properties<E>(envelope: &Envelope<E>) -> BasicProperties {
-    let mut headers = FieldTable::default();
-    headers.insert(
-        "schema_version".into(),
-        AMQPValue::LongUInt(u32::from(envelope.schema_version)),
-    );
-    if let Some(causation_id) = envelope.causation_id {
-        headers.insert(
-            "causation_id".into(),
-            AMQPValue::LongString(causation_id.to_string().into()),
-        );
+/// The AMQP properties for `properties`.
+fn amqp_properties(properties: MessageProperties) -> BasicProperties {
+    let MessageProperties {
+        message_id,
+        event_type,
+        content_type,
+        timestamp,
+        producer,
+        correlation_id,
+        headers,
+        persistent,
+    } = properties;
+    let mut amqp = AMQPProperties::default();
+    if let Some(message_id) = message_id {
+        amqp = amqp.with_message_id(ShortString::from(message_id));
     }
-    AMQPProperties::default()
-        .with_message_id(ShortString::from(envelope.message_id.to_string()))
-        .with_type(ShortString::from(envelope.event_type.clone()))
-        .with_timestamp(envelope.occurred_at.timestamp().max(0) as u64)
-        .with_content_type("application/json".into())
-        .with_delivery_mode(2)
-        .with_app_id(ShortString::from(envelope.producer.clone()))
-        .with_correlation_id(ShortString::from(envelope.correlation_id.to_string()))
-        .with_headers(headers)
+    if let Some(event_type) = event_type {
+        amqp = amqp.with_type(ShortString::from(event_type));
+    }
+    if let Some(timestamp) = timestamp {
+        amqp = amqp.with_timestamp(timestamp);
+    }
+    if let Some(content_type) = content_type {
+        amqp = amqp.with_content_type(ShortString::from(content_type));
+    }
+    if persistent {
+        amqp = amqp.with_delivery_mode(2);
+    }
+    if let Some(producer) = producer {
+        amqp = amqp.with_app_id(ShortString::from(producer));
+    }
+    if let Some(correlation_id) = correlation_id {
+        amqp = amqp.with_correlation_id(ShortString::from(correlation_id));
+    }
+    if !headers.is_empty() {
+        let mut table = FieldTable::default();
+        for (name, value) in headers {
+            let value = match value {
+                Header::Text(text) => AMQPValue::LongString(text.into()),
+                Header::Number(number) => AMQPValue::LongUInt(number),
+            };
+            table.insert(name.into(), value);
+        }
+        amqp = amqp.with_headers(table);
+    }
+    amqp
 }
 
 #[cfg(test)]
@@ -347,6 +393,54 @@ mod tests {
             confirm_timeout_ms: 5_000,
         };
         Arc::new(Broker::new(settings, "test-forget").unwrap())
+    }
+
+    #[test]
+    fn an_envelopes_properties_mirror_it_on_the_wire() {
+        use crate::events::votes::VoteCast;
+
+        let cause = Envelope::new(
+            "test",
+            VoteCast {
+                poll: "default".into(),
+                voter_id: uuid::Uuid::new_v4(),
+                option: "a".into(),
+            },
+        );
+        let envelope = Envelope::caused_by("test", cause.payload.clone(), &cause);
+        let amqp = amqp_properties(MessageProperties::of(&envelope));
+        let text = |value: Option<&ShortString>| value.map(|value| value.as_str().to_owned());
+        assert_eq!(
+            text(amqp.message_id().as_ref()),
+            Some(envelope.message_id.to_string())
+        );
+        assert_eq!(text(amqp.kind().as_ref()), Some("vote.cast".to_owned()));
+        assert_eq!(
+            text(amqp.content_type().as_ref()),
+            Some("application/json".to_owned())
+        );
+        assert_eq!(text(amqp.app_id().as_ref()), Some("test".to_owned()));
+        assert_eq!(
+            text(amqp.correlation_id().as_ref()),
+            Some(cause.message_id.to_string())
+        );
+        assert_eq!(*amqp.delivery_mode(), Some(2));
+        assert_eq!(
+            *amqp.timestamp(),
+            Some(envelope.occurred_at.timestamp() as u64)
+        );
+        let headers = amqp.headers().clone().unwrap();
+        assert_eq!(
+            headers.inner().get("schema_version"),
+            Some(&AMQPValue::LongUInt(1))
+        );
+        assert_eq!(
+            headers.inner().get("causation_id"),
+            Some(&AMQPValue::LongString(cause.message_id.to_string().into()))
+        );
+
+        let bare = amqp_properties(MessageProperties::default());
+        assert_eq!(bare, BasicProperties::default());
     }
 
     #[tokio::test]

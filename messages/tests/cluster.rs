@@ -9,7 +9,7 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use warren_messages::Broker;
 use warren_messages::topology::{self, DEFAULT_VHOST};
-use warren_testkit::{Management, amqp_nodes, broker_settings};
+use warren_testkit::{Management, amqp_nodes, broker_password, broker_settings};
 
 #[tokio::test]
 async fn the_cluster_has_three_running_nodes() {
@@ -50,14 +50,18 @@ async fn refusal(result: Result<impl std::fmt::Debug, lapin::Error>) -> String {
 
 #[tokio::test]
 async fn a_producer_cannot_consume_another_services_queue_or_declare_a_queue() {
-    let broker = Broker::new(
-        broker_settings("vote-service", DEFAULT_VHOST),
-        "least-privilege-test",
-    )
-    .unwrap();
+    // A bare client with vote-service's credentials, free to try what Warren's library never
+    // would.
+    let node = amqp_nodes().remove(0);
+    let address = node.trim_start_matches("amqp://");
+    let password = broker_password("vote-service");
+    let uri = format!("amqp://vote-service:{password}@{address}/{DEFAULT_VHOST}");
+    let broker = Connection::connect(&uri, ConnectionProperties::default())
+        .await
+        .unwrap();
 
     // What it is for works: publishing to its own exchange is confirmed.
-    let channel = broker.channel().await.unwrap();
+    let channel = broker.create_channel().await.unwrap();
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await
@@ -77,7 +81,7 @@ async fn a_producer_cannot_consume_another_services_queue_or_declare_a_queue() {
     assert!(confirmation.is_ack());
 
     let consume = broker
-        .channel()
+        .create_channel()
         .await
         .unwrap()
         .basic_consume(
@@ -91,7 +95,7 @@ async fn a_producer_cannot_consume_another_services_queue_or_declare_a_queue() {
     assert!(message.contains("ACCESS_REFUSED"), "{message}");
 
     let declare = broker
-        .channel()
+        .create_channel()
         .await
         .unwrap()
         .queue_declare(
@@ -103,7 +107,7 @@ async fn a_producer_cannot_consume_another_services_queue_or_declare_a_queue() {
     let message = refusal(declare).await;
     assert!(message.contains("ACCESS_REFUSED"), "{message}");
 
-    let foreign = broker.channel().await.unwrap();
+    let foreign = broker.create_channel().await.unwrap();
     foreign
         .confirm_select(ConfirmSelectOptions::default())
         .await

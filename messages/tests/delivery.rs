@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lapin::BasicProperties;
 use uuid::Uuid;
+use warren_messages::MessageProperties;
 use warren_messages::events::votes::VoteCast;
-use warren_messages::publisher::{Outgoing, properties};
+use warren_messages::publisher::Outgoing;
 use warren_messages::topology::{TALLY_VOTES, VOTES};
 use warren_messages::{
     Broker, Consumer, ConsumerSettings, Envelope, Handler, Outcome, PublishError, Publisher,
@@ -94,7 +94,7 @@ async fn publishing_to_a_routing_key_with_no_queue_is_an_error() {
             exchange: VOTES.name,
             routing_key: "vote.nobody-listens",
             body: b"{}",
-            properties: BasicProperties::default(),
+            properties: MessageProperties::default(),
         })
         .await;
     assert!(
@@ -108,7 +108,7 @@ async fn malformed_and_unknown_version_messages_are_dead_lettered_at_once_and_th
     let vhost = vhost_with(&[TALLY_VOTES]).await;
     let publisher = publisher(&vhost);
     let raw = |body: Vec<u8>| {
-        let properties = properties(&vote("a"));
+        let properties = MessageProperties::of(&vote("a"));
         let publisher = &publisher;
         async move {
             publisher

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use uuid::Uuid;
+use warren_messages::MessageProperties;
 use warren_messages::events::votes::VoteCast;
-use warren_messages::publisher::{Outgoing, properties};
+use warren_messages::publisher::Outgoing;
 use warren_messages::topology::VOTES;
 use warren_messages::{Broker, Envelope, PublishError, Publisher};
 use warren_testkit::{Management, amqp_nodes, broker_settings, eventually, vhost_with};
@@ -84,7 +85,7 @@ async fn concurrent_routed_and_unroutable_publishes_each_get_their_own_answer() 
                             exchange: VOTES.name,
                             routing_key: &routing_key,
                             body: &body,
-                            properties: properties(&envelope),
+                            properties: MessageProperties::of(&envelope),
                         })
                         .await;
                     (index % 2 == 0, result)

@@ -38,7 +38,7 @@ use lapin::types::ShortString;
 use lapin::{Channel, Confirmation};
 use tokio::sync::{mpsc, oneshot};
 
-use super::Outgoing;
+use super::Prepared;
 
 /// What became of one publish.
 #[derive(Debug)]
@@ -76,7 +76,7 @@ impl Lane {
 
     /// Publishes `message` (mandatory); the answer comes when it is settled. A message without
     /// a `message_id` is given one, so that its return can be told apart from others'.
-    pub(super) fn publish(&self, message: &Outgoing<'_>) -> oneshot::Receiver<Settled> {
+    pub(super) fn publish(&self, message: &Prepared<'_>) -> oneshot::Receiver<Settled> {
         let mut properties = message.properties.clone();
         let message_id = match properties.message_id() {
             Some(id) => id.clone(),

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use warren_messages::events::votes::VoteCast;
 use warren_messages::publisher::Outgoing;
 use warren_messages::topology::VOTES;
-use warren_messages::{Broker, Envelope, Event, Publisher};
+use warren_messages::{Broker, Envelope, Event, MessageProperties, Publisher};
 
 use super::ledger::{Attempt, Ledger, Seen};
 use crate::broker_settings;
@@ -185,7 +185,7 @@ pub async fn poison(vhost: &str) -> usize {
                 exchange: VOTES.name,
                 routing_key: VoteCast::TYPE,
                 body,
-                properties: lapin::BasicProperties::default().with_delivery_mode(2),
+                properties: MessageProperties::persistent(),
             })
             .await
             .unwrap_or_else(|error| panic!("publishing poison: {error}"));

@@ -19,11 +19,10 @@ use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions,
 };
-use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
 use uuid::Uuid;
 use warren_messages::events::votes::VoteCast;
-use warren_messages::publisher::properties;
 use warren_messages::topology::{TALLY_VOTES, VOTES};
 use warren_messages::{
     Broker, Consumer, ConsumerSettings, Envelope, Event, Handler, Outcome, Publisher,
@@ -151,6 +150,24 @@ async fn library(messages: usize) -> Report {
         elapsed,
         latencies,
     }
+}
+
+/// The AMQP properties Warren's publisher writes for `envelope`, set as a bare client would.
+fn properties(envelope: &Envelope<VoteCast>) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    headers.insert(
+        "schema_version".into(),
+        AMQPValue::LongUInt(u32::from(envelope.schema_version)),
+    );
+    BasicProperties::default()
+        .with_message_id(envelope.message_id.to_string().into())
+        .with_type(envelope.event_type.clone().into())
+        .with_timestamp(envelope.occurred_at.timestamp().max(0) as u64)
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+        .with_app_id(envelope.producer.clone().into())
+        .with_correlation_id(envelope.correlation_id.to_string().into())
+        .with_headers(headers)
 }
 
 async fn bare_lapin(messages: usize, node: &str) -> Report {
