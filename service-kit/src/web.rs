@@ -3,13 +3,16 @@
 //! rendered as clear pages.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use askama::Template;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
 use sha2::Sha256;
 use uuid::Uuid;
+use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
@@ -208,6 +211,40 @@ pub fn verified_session(
         ));
     }
     Ok(session)
+}
+
+/// The session and attempt id of a sent form: the session checked against the form's CSRF
+/// token, then the attempt id against that session (see [`Attempts::of_form`]).
+pub fn verified_attempt(
+    csrf: &Csrf,
+    attempts: &Attempts,
+    cookie: Option<&str>,
+    token: Option<&str>,
+    attempt: Option<&str>,
+) -> Result<(Uuid, Uuid), Refusal> {
+    let session = verified_session(csrf, cookie, token)?;
+    Ok((session, attempts.of_form(session, attempt)?))
+}
+
+/// Hands every request the service's shared state.
+pub fn with_state<S: Send + Sync + 'static>(
+    state: Arc<S>,
+) -> impl Filter<Extract = (Arc<S>,), Error = Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
+/// A page shown on `GET` with its query `Q`, to the visitor's session from `cookie`.
+pub fn page<Q: DeserializeOwned + Send + 'static>(
+    cookie: &'static str,
+) -> impl Filter<Extract = (Q, Session), Error = Rejection> + Clone {
+    warp::get().and(warp::query::<Q>()).and(session(cookie))
+}
+
+/// A service's pages and endpoints, with refusals turned into responses by [`recover`].
+pub fn site(
+    routes: impl Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static,
+) -> BoxedFilter<(Response,)> {
+    routes.recover(recover).unify().boxed()
 }
 
 /// Why a request was refused; each becomes a clear page with its status.
