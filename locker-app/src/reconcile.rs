@@ -16,13 +16,13 @@ pub struct Report {
 }
 
 pub async fn check(users: &Pool, lockers: &mongodb::Database) -> anyhow::Result<Report> {
-    let users = user_service::read::users(users).await?;
-    let lockers = locker_service::store::all_lockers(lockers).await?;
-    let by_name: BTreeMap<&str, &user_service::read::User> = users
+    let users = warren_store_users::users(users).await?;
+    let lockers = warren_store_lockers::all_lockers(lockers).await?;
+    let by_name: BTreeMap<&str, &warren_store_users::User> = users
         .iter()
         .map(|user| (user.name.as_str(), user))
         .collect();
-    let by_code: BTreeMap<&str, &locker_service::store::Locker> = lockers
+    let by_code: BTreeMap<&str, &warren_store_lockers::Locker> = lockers
         .iter()
         .map(|locker| (locker.code.as_str(), locker))
         .collect();

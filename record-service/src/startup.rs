@@ -58,15 +58,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     )
 }
 
-/// The shared exactly-once table, then this service's own tables.
+/// The records read model's schema, which this service's projection owns as its only writer.
 fn migrations() -> refinery::Runner {
-    let mut migrations = warren_messages::exactly_once::migrations();
-    migrations.push(
-        refinery::Migration::unapplied(
-            "V2__records",
-            include_str!("../migrations/V2__records.sql"),
-        )
-        .expect("the records migration has a valid name"),
-    );
-    refinery::Runner::new(&migrations)
+    warren_store_records::migrations()
 }

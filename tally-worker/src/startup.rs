@@ -44,24 +44,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     )
 }
 
-/// The shared exactly-once table, then this service's own tables.
+/// The votes read model's schema, which this service owns as its only writer.
 fn migrations() -> refinery::Runner {
-    let mut migrations = warren_messages::exactly_once::migrations();
-    for (name, sql) in [
-        ("V2__votes", include_str!("../migrations/V2__votes.sql")),
-        (
-            "V3__applied_votes",
-            include_str!("../migrations/V3__applied_votes.sql"),
-        ),
-        (
-            "V4__vote_sequence",
-            include_str!("../migrations/V4__vote_sequence.sql"),
-        ),
-    ] {
-        migrations.push(
-            refinery::Migration::unapplied(name, sql)
-                .unwrap_or_else(|error| panic!("migration {name} is misnamed: {error}")),
-        );
-    }
-    refinery::Runner::new(&migrations)
+    warren_store_votes::migrations()
 }

@@ -6,6 +6,5 @@ pub mod configuration;
 pub mod consumers;
 pub mod domain;
 pub mod outbox;
-pub mod read;
 pub mod startup;
 pub mod storage;

@@ -59,19 +59,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     )
 }
 
-/// The shared exactly-once table, then this service's own tables.
+/// The users read model's schema, which this service owns as its only writer.
 fn migrations() -> refinery::Runner {
-    let mut migrations = warren_messages::exactly_once::migrations();
-    migrations.push(
-        refinery::Migration::unapplied("V2__users", include_str!("../migrations/V2__users.sql"))
-            .expect("the users migration has a valid name"),
-    );
-    migrations.push(
-        refinery::Migration::unapplied(
-            "V3__outbox_dead",
-            include_str!("../migrations/V3__outbox_dead.sql"),
-        )
-        .expect("the outbox_dead migration has a valid name"),
-    );
-    refinery::Runner::new(&migrations)
+    warren_store_users::migrations()
 }

@@ -1,4 +1,5 @@
-//! Reading the tally that tally-worker projects (vote-service never writes it).
+//! The tally as the results show it, from the counts in the votes read model (which
+//! tally-worker writes and vote-service only reads).
 
 use deadpool_postgres::Pool;
 use serde::Serialize;
@@ -35,17 +36,12 @@ impl Tally {
 
 /// The tally of `poll`, in the configured order and with the configured labels.
 pub async fn tally(pool: &Pool, poll: &Poll) -> anyhow::Result<Tally> {
-    let client = pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT option, count(*) FROM votes WHERE poll = $1 GROUP BY option",
-            &[&poll.id],
-        )
-        .await?;
+    let counts = warren_store_votes::counts(pool, &poll.id).await?;
     let counted = |key: &str| {
-        rows.iter()
-            .find(|row| row.get::<_, &str>(0) == key)
-            .map_or(0, |row| row.get::<_, i64>(1))
+        counts
+            .iter()
+            .find(|count| count.option == key)
+            .map_or(0, |count| count.votes)
     };
     let total: i64 = poll.options.iter().map(|option| counted(&option.key)).sum();
     let options = poll

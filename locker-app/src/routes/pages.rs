@@ -38,13 +38,13 @@ struct Home {
 #[derive(Template)]
 #[template(path = "users.html")]
 struct UsersPage {
-    users: Vec<user_service::read::User>,
+    users: Vec<warren_store_users::User>,
 }
 
 #[derive(Template)]
 #[template(path = "lockers.html")]
 struct LockersPage {
-    lockers: Vec<locker_service::store::Locker>,
+    lockers: Vec<warren_store_lockers::Locker>,
     free: usize,
     csrf: String,
     forms: Forms,
@@ -98,7 +98,7 @@ async fn home(lookup: Lookup, session: Session, state: Arc<State>) -> Result<Res
                 status = StatusCode::BAD_REQUEST;
             }
             Ok(()) => {
-                let user = user_service::read::find_user(&state.users, &page.name)
+                let user = warren_store_users::find_user(&state.users, &page.name)
                     .await
                     .map_err(|error| unavailable("the users", &error))?;
                 page.state = match user {
@@ -129,7 +129,7 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(with_state(state.clone()))
         .and_then(|state: Arc<State>| async move {
-            let users = user_service::read::users(&state.users)
+            let users = warren_store_users::users(&state.users)
                 .await
                 .map_err(|error| unavailable("the users", &error))?;
             Ok::<_, Rejection>(html(&UsersPage { users }, StatusCode::OK))
@@ -139,7 +139,7 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and(session(SESSION_COOKIE))
         .and(with_state(state.clone()))
         .and_then(|session: Session, state: Arc<State>| async move {
-            let lockers = locker_service::store::all_lockers(&state.lockers)
+            let lockers = warren_store_lockers::all_lockers(&state.lockers)
                 .await
                 .map_err(|error| unavailable("the lockers", &error))?;
             let free = lockers
@@ -158,7 +158,7 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(with_state(state.clone()))
         .and_then(|state: Arc<State>| async move {
-            let users = user_service::read::users(&state.users)
+            let users = warren_store_users::users(&state.users)
                 .await
                 .map_err(|error| unavailable("the users", &error))?;
             Ok::<_, Rejection>(warp::reply::json(&users).into_response())
@@ -167,7 +167,7 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(with_state(state.clone()))
         .and_then(|state: Arc<State>| async move {
-            let lockers = locker_service::store::all_lockers(&state.lockers)
+            let lockers = warren_store_lockers::all_lockers(&state.lockers)
                 .await
                 .map_err(|error| unavailable("the lockers", &error))?;
             let view: Vec<HashMap<&str, Option<&str>>> = lockers

@@ -95,7 +95,7 @@ fn pending(kind: &str, name: &str) -> String {
 
 /// Reads a request's status from the store that decides it.
 pub async fn status(state: &State, request_id: Uuid) -> anyhow::Result<Status> {
-    if let Some(request) = user_service::read::request(&state.users, request_id).await? {
+    if let Some(request) = warren_store_users::request(&state.users, request_id).await? {
         let next = home_of(&request.name);
         return Ok(match request.outcome {
             Some(outcome) => Status {
@@ -124,7 +124,7 @@ pub async fn status(state: &State, request_id: Uuid) -> anyhow::Result<Status> {
             },
         });
     }
-    let decided = locker_service::store::request(&state.lockers, &request_id.to_string()).await?;
+    let decided = warren_store_lockers::request(&state.lockers, &request_id.to_string()).await?;
     Ok(match decided {
         Some(request) => Status {
             request_id,

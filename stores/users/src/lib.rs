@@ -1,10 +1,30 @@
-//! The users read model, as others may query it (locker-app reads it; only user-service
-//! writes it).
+//! The users read model: only user-service writes it (its users, its request log and its
+//! outbox), and locker-app reads users and requests from it.
+//!
+//! The schema is this crate's `migrations/`, after the shared exactly-once table. Writes stay in
+//! user-service's storage; this crate holds the schema, the rows and what readers ask of it,
+//! and depends on no service.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use serde::Serialize;
 use uuid::Uuid;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// The shared exactly-once table, then the users tables.
+pub fn migrations() -> refinery::Runner {
+    let mut migrations = warren_messages::exactly_once::migrations();
+    migrations.extend(
+        embedded::migrations::runner()
+            .get_migrations()
+            .iter()
+            .cloned(),
+    );
+    refinery::Runner::new(&migrations)
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct User {
