@@ -72,7 +72,7 @@ impl Service {
             variables.push(Variable {
                 name: "WARREN_POSTGRES__PASSWORD",
                 value: Value::Secret {
-                    variable: "POSTGRES_PASSWORD".into(),
+                    variable: crate::POSTGRES_PASSWORD.into(),
                 },
             });
         }

@@ -47,6 +47,11 @@ pub const RECORDS_DB: Database = Database {
     tables: &["applied_messages", "records", "deleted_records"],
 };
 
+/// The PostgreSQL user that owns every database and that every service logs in as.
+pub const POSTGRES_USER: &str = "warren";
+/// The variable holding [`POSTGRES_USER`]'s password.
+pub const POSTGRES_PASSWORD: &str = "POSTGRES_PASSWORD";
+
 /// Every PostgreSQL database, in the order they are created.
 pub const DATABASES: &[Database] = &[VOTES_DB, USERS_DB, RECORDS_DB];
 
@@ -92,8 +97,26 @@ pub enum Role {
     Worker,
     /// Serves web forms to people, signed with a CSRF secret, at these host names behind the
     /// reverse proxy (docker-compose's Traefik).
-    Frontend { hosts: &'static [&'static str] },
+    Frontend { hosts: &'static [Host] },
 }
+
+/// A host name a frontend is reached at behind the reverse proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Host {
+    pub name: &'static str,
+    /// The frontend's path that the host's `/` shows (`/results` for results.localhost).
+    pub root: &'static str,
+}
+
+impl Host {
+    /// A host whose `/` is the frontend's `/`.
+    pub const fn at_root(name: &'static str) -> Host {
+        Host { name, root: "/" }
+    }
+}
+
+/// The path at which every service answers whether it is ready (healthchecks ask it).
+pub const READINESS_PATH: &str = "/readyz";
 
 /// One Warren binary: its name is its package, its binary, its broker user and its log field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +153,7 @@ pub const RECORD_SERVICE: Service = Service {
     name: "record-service",
     port: 8085,
     role: Role::Frontend {
-        hosts: &["records.localhost"],
+        hosts: &[Host::at_root("records.localhost")],
     },
     postgres: Some(PostgresUse {
         database: RECORDS_DB,
@@ -152,7 +175,13 @@ pub const VOTE_SERVICE: Service = Service {
     name: "vote-service",
     port: 8080,
     role: Role::Frontend {
-        hosts: &["vote.localhost", "results.localhost"],
+        hosts: &[
+            Host::at_root("vote.localhost"),
+            Host {
+                name: "results.localhost",
+                root: "/results",
+            },
+        ],
     },
     postgres: Some(PostgresUse {
         database: VOTES_DB,
@@ -164,7 +193,7 @@ pub const LOCKER_APP: Service = Service {
     name: "locker-app",
     port: 8084,
     role: Role::Frontend {
-        hosts: &["lockers.localhost"],
+        hosts: &[Host::at_root("lockers.localhost")],
     },
     postgres: Some(PostgresUse {
         database: USERS_DB,
@@ -188,6 +217,8 @@ pub const SERVICES: &[Service] = &[
 
 /// The broker's administrator (the management console's login), besides the service users.
 pub const BROKER_ADMIN: &str = "warren-admin";
+/// The variable holding the broker administrator's password.
+pub const BROKER_ADMIN_PASSWORD: &str = "WARREN_ADMIN_PASSWORD";
 
 impl Service {
     /// The service of this name.
@@ -225,7 +256,7 @@ pub struct Secret {
 /// broker password, PostgreSQL's password and each frontend's CSRF secret.
 pub fn secrets() -> Vec<Secret> {
     let mut secrets = vec![Secret {
-        variable: "WARREN_ADMIN_PASSWORD".into(),
+        variable: BROKER_ADMIN_PASSWORD.into(),
         purpose: format!("the broker user {BROKER_ADMIN} (management console)"),
     }];
     for service in SERVICES {
@@ -235,14 +266,17 @@ pub fn secrets() -> Vec<Secret> {
         });
     }
     secrets.push(Secret {
-        variable: "POSTGRES_PASSWORD".into(),
-        purpose: "PostgreSQL".into(),
+        variable: POSTGRES_PASSWORD.into(),
+        purpose: format!("PostgreSQL's user {POSTGRES_USER}"),
     });
     for service in SERVICES {
         if let Some(variable) = service.csrf_secret_variable() {
             secrets.push(Secret {
                 variable,
-                purpose: format!("signs {}'s forms", service.name),
+                purpose: format!(
+                    "signs {}'s forms (every instance of it needs the same one)",
+                    service.name
+                ),
             });
         }
     }

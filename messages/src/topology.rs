@@ -1,9 +1,9 @@
 //! Warren's broker topology as typed constants: exchanges, consumer queues with their retry and
 //! dead-letter companions, broker users and what each may do.
 //!
-//! `rabbitmq/definitions.json` is generated from this module (`cargo run -p warren-messages
-//! --bin warren-definitions`) and a test keeps the two equal, so the broker that scripts/up and
-//! docker-compose start has exactly the topology the code expects.
+//! `rabbitmq/definitions.json` is generated from this module (`cargo xtask generate`) and a test
+//! in xtask keeps the two equal, so the broker that scripts/up and docker-compose start has
+//! exactly the topology the code expects.
 //!
 //! Every consumer queue `Q` is a quorum queue with a delivery limit. Around it:
 //! - `warren.retry` (topic) routes key `Q` to `Q.retry`, whose messages expire after
@@ -324,21 +324,6 @@ pub fn definitions(vhost: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn definitions_file_matches_the_code() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../rabbitmq/definitions.json");
-        let committed: Value = serde_json::from_str(
-            &std::fs::read_to_string(path).expect("rabbitmq/definitions.json"),
-        )
-        .expect("definitions.json is JSON");
-        assert_eq!(
-            committed,
-            definitions(DEFAULT_VHOST),
-            "rabbitmq/definitions.json is stale: regenerate it with \
-             `cargo run -p warren-messages --bin warren-definitions > rabbitmq/definitions.json`"
-        );
-    }
 
     #[test]
     fn every_queue_owner_is_a_service_user() {

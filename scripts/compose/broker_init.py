@@ -3,7 +3,9 @@
 The same definitions file scripts/up imports (users, permissions, the vhost, exchanges, quorum
 queues), with password hashes for the passwords in the environment (.env), rendered by the same
 scripts/lib/render_definitions.py. It waits until all three nodes run, so that every quorum
-queue gets a member on each, then posts the definitions to the management API.
+queue gets a member on each, then posts the definitions to the management API. The broker
+users and the variables holding their passwords come from docker-compose.yml's BROKER_ADMIN and
+BROKER_USERS (`user:VARIABLE ...`), which `cargo xtask generate` renders from the manifest.
 """
 
 import base64
@@ -19,18 +21,13 @@ from render_definitions import render  # noqa: E402
 
 MANAGEMENT = os.environ.get("MANAGEMENT_URL", "http://rabbitmq-1:15672")
 NODES = int(os.environ.get("EXPECTED_NODES", "3"))
-ADMIN = "warren-admin"
-
-
-def password_variable(user: str) -> str:
-    """The .env variable holding a broker user's password (as in scripts/lib/infra.sh)."""
-    if user == ADMIN:
-        return "WARREN_ADMIN_PASSWORD"
-    return user.upper().replace("-", "_") + "_BROKER_PASSWORD"
+ADMIN = os.environ["BROKER_ADMIN"]
+PASSWORD_VARIABLES = dict(pair.split(":", 1) for pair in os.environ["BROKER_USERS"].split())
 
 
 def call(method: str, path: str, body=None):
-    token = base64.b64encode(f"{ADMIN}:{os.environ['WARREN_ADMIN_PASSWORD']}".encode()).decode()
+    password = os.environ[PASSWORD_VARIABLES[ADMIN]]
+    token = base64.b64encode(f"{ADMIN}:{password}".encode()).decode()
     request = urllib.request.Request(
         MANAGEMENT + path,
         method=method,
@@ -58,7 +55,7 @@ def main() -> int:
         time.sleep(1)
     with open(os.environ.get("DEFINITIONS", "/warren/definitions.json"), encoding="utf-8") as f:
         definitions = json.load(f)
-    missing = render(definitions, {u["name"]: password_variable(u["name"]) for u in definitions["users"]})
+    missing = render(definitions, PASSWORD_VARIABLES)
     if missing:
         print(missing, file=sys.stderr)
         return 1

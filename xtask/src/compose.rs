@@ -1,0 +1,233 @@
+//! `docker-compose.yml` from `xtask/templates/docker-compose.yml` (the servers, the one-shot
+//! initialisers, Traefik, the seed) with every Warren service's block rendered from the
+//! manifest: its environment, healthcheck, start order and Traefik routes; and
+//! `scripts/compose/postgres-init.sql`, the databases PostgreSQL's image does not create.
+
+use std::fmt::Write;
+
+use warren_manifest::{
+    Access, BROKER_ADMIN, BROKER_ADMIN_PASSWORD, DATABASES, POSTGRES_PASSWORD, POSTGRES_USER,
+    READINESS_PATH, Role, SERVICES, Service, Value,
+};
+use warren_messages::topology::DEFAULT_VHOST;
+
+const TEMPLATE: &str = include_str!("../templates/docker-compose.yml");
+
+/// The broker nodes' host names in Compose, and the AMQP port each listens on.
+const BROKER_HOSTS: [&str; 3] = ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3"];
+const AMQP_PORT: u16 = 5672;
+const POSTGRES_HOST: &str = "postgres:5432";
+const MONGO_URI: &str = "mongodb://mongo:27017/?replicaSet=rs0";
+
+/// A secret read from .env, which Compose refuses to start without.
+fn required(variable: &str) -> String {
+    format!("${{{variable}:?set {variable} in .env}}")
+}
+
+/// A value as Compose spells it in a container.
+fn compose_value(service: &Service, value: &Value) -> String {
+    match value {
+        Value::Port => format!("\"{}\"", service.port),
+        Value::LogFormat => "json".to_owned(),
+        Value::BrokerNodes => BROKER_HOSTS
+            .iter()
+            .map(|host| format!("amqp://{host}:{AMQP_PORT}"))
+            .collect::<Vec<_>>()
+            .join(","),
+        Value::BrokerVhost => DEFAULT_VHOST.to_owned(),
+        Value::PostgresUrl { database } => {
+            format!("postgres://{POSTGRES_USER}@{POSTGRES_HOST}/{database}")
+        }
+        Value::MongoUri => MONGO_URI.to_owned(),
+        Value::MongoDatabase { database } => (*database).to_owned(),
+        Value::Secret { variable } => required(variable),
+    }
+}
+
+/// What a service waits for: the broker's definitions, the servers of its stores, and the
+/// owner of every store it only reads (the owner creates the schema).
+fn depends_on(service: &Service) -> Vec<(String, &'static str, Option<String>)> {
+    let healthy = "service_healthy";
+    let completed = "service_completed_successfully";
+    let mut waits = vec![("broker-init".to_owned(), completed, None)];
+    if let Some(postgres) = service.postgres {
+        waits.push(("postgres".to_owned(), healthy, None));
+        if let Access::Reads(_) = postgres.access {
+            let owner = postgres.database.owner;
+            let why = format!("it migrates {}", postgres.database.name);
+            waits.push((owner.to_owned(), healthy, Some(why)));
+        }
+    }
+    if let Some(mongo) = service.mongo {
+        waits.push(("mongo-init".to_owned(), completed, None));
+        if let Access::Reads(_) = mongo.access {
+            let owner = mongo.database.owner;
+            let why = format!("it owns {}", mongo.database.name);
+            waits.push((owner.to_owned(), healthy, Some(why)));
+        }
+    }
+    waits
+}
+
+/// Traefik's labels for a frontend: a router per host, all to one load-balanced service named
+/// after the first host; a host whose `/` is another path gets a rewrite of `/` to it.
+fn traefik_labels(service: &Service) -> Vec<(String, String)> {
+    let Role::Frontend { hosts } = service.role else {
+        return Vec::new();
+    };
+    let label = |host: &str| host.split('.').next().unwrap_or(host).to_owned();
+    let Some(first) = hosts.first() else {
+        return Vec::new();
+    };
+    let balanced = label(first.name);
+    let mut labels = vec![
+        ("traefik.enable".to_owned(), "\"true\"".to_owned()),
+        (
+            format!("traefik.http.services.{balanced}.loadbalancer.server.port"),
+            format!("\"{}\"", service.port),
+        ),
+    ];
+    for host in hosts {
+        let router = label(host.name);
+        labels.push((
+            format!("traefik.http.routers.{router}.rule"),
+            format!("Host(`{}`)", host.name),
+        ));
+        labels.push((
+            format!("traefik.http.routers.{router}.service"),
+            balanced.clone(),
+        ));
+        if host.root != "/" {
+            let middleware = format!("{router}-page");
+            labels.push((
+                format!("traefik.http.routers.{router}.middlewares"),
+                middleware.clone(),
+            ));
+            labels.push((
+                format!("traefik.http.middlewares.{middleware}.replacepathregex.regex"),
+                "^/$$".to_owned(),
+            ));
+            labels.push((
+                format!("traefik.http.middlewares.{middleware}.replacepathregex.replacement"),
+                host.root.to_owned(),
+            ));
+        }
+    }
+    labels
+}
+
+fn service_block(service: &Service) -> String {
+    let mut out = String::new();
+    let name = service.name;
+    let port = service.port;
+    let _ = write!(
+        out,
+        "  {name}:\n    <<: *warren\n    command: [\"{name}\"]\n    environment:\n"
+    );
+    for variable in service.environment() {
+        let value = compose_value(service, &variable.value);
+        let _ = writeln!(out, "      {}: {value}", variable.name);
+    }
+    let _ = write!(
+        out,
+        "    healthcheck:\n      test: [\"CMD\", \"warren-probe\", \"{port}\", \"{READINESS_PATH}\"]\n\
+         \x20     interval: 5s\n      timeout: 3s\n      retries: 30\n      start_period: 5s\n\
+         \x20   depends_on:\n"
+    );
+    for (other, condition, why) in depends_on(service) {
+        let why = why.map(|why| format!("   # {why}")).unwrap_or_default();
+        let _ = writeln!(out, "      {other}: {{ condition: {condition} }}{why}");
+    }
+    let labels = traefik_labels(service);
+    if !labels.is_empty() {
+        out.push_str("    labels:\n");
+        for (key, value) in labels {
+            let _ = writeln!(out, "      {key}: {value}");
+        }
+    }
+    let networks = match service.role {
+        Role::Frontend { .. } => "[front, back]",
+        Role::Worker => "[back]",
+    };
+    let _ = writeln!(out, "    networks: {networks}");
+    out
+}
+
+pub fn docker_compose() -> String {
+    let mut out = super::header(
+        "#",
+        "xtask/templates/docker-compose.yml and warren-manifest (manifest/src)",
+    );
+    out.push_str("#\n");
+    for line in TEMPLATE.lines().filter(|line| !line.starts_with("##")) {
+        out.push_str(line);
+        out.push('\n');
+    }
+
+    let services: Vec<String> = SERVICES.iter().map(service_block).collect();
+    let mut broker_users = format!(
+        "      BROKER_ADMIN: {BROKER_ADMIN}\n      BROKER_USERS: {BROKER_ADMIN}:{BROKER_ADMIN_PASSWORD}"
+    );
+    for service in SERVICES {
+        let _ = write!(
+            broker_users,
+            " {}:{}",
+            service.name,
+            service.broker_password_variable()
+        );
+    }
+    broker_users.push('\n');
+    let _ = writeln!(
+        broker_users,
+        "      {BROKER_ADMIN_PASSWORD}: {}",
+        required(BROKER_ADMIN_PASSWORD)
+    );
+    for service in SERVICES {
+        let variable = service.broker_password_variable();
+        let _ = writeln!(broker_users, "      {variable}: {}", required(&variable));
+    }
+
+    let mut replacements = vec![
+        ("{{services}}\n".to_owned(), services.join("\n") + "\n"),
+        ("{{broker-users}}\n".to_owned(), broker_users),
+        ("{{broker-admin}}".to_owned(), BROKER_ADMIN.to_owned()),
+        ("{{postgres-user}}".to_owned(), POSTGRES_USER.to_owned()),
+        (
+            "{{postgres-password}}".to_owned(),
+            required(POSTGRES_PASSWORD),
+        ),
+        (
+            "{{first-database}}".to_owned(),
+            DATABASES[0].name.to_owned(),
+        ),
+    ];
+    for service in SERVICES {
+        replacements.push((
+            format!("{{{{port:{}}}}}", service.name),
+            service.port.to_string(),
+        ));
+    }
+    for (marker, value) in replacements {
+        out = out.replace(&marker, &value);
+    }
+    assert!(
+        !out.contains("{{"),
+        "xtask/templates/docker-compose.yml has a marker that xtask/src/compose.rs does not fill"
+    );
+    out
+}
+
+/// The databases besides the first, which PostgreSQL's image creates as `POSTGRES_DB`.
+pub fn postgres_init() -> String {
+    let mut out = super::header("--", "warren-manifest (DATABASES in manifest/src/lib.rs)");
+    let _ = writeln!(
+        out,
+        "-- docker-compose.yml: the databases besides POSTGRES_DB ({}), owned by the {POSTGRES_USER}\n\
+         -- user. Each service applies its own migrations at start.",
+        DATABASES[0].name
+    );
+    for database in &DATABASES[1..] {
+        let _ = writeln!(out, "CREATE DATABASE {};", database.name);
+    }
+    out
+}

@@ -1,0 +1,14 @@
+//! `rabbitmq/definitions.json`: the broker's vhost, users (without passwords), permissions,
+//! exchanges, quorum queues and bindings, in RabbitMQ's import format, from
+//! `warren_messages::topology`. JSON has no comments, so this file carries no header; README and
+//! ARCHITECTURE say it is generated.
+
+use warren_messages::topology::{DEFAULT_VHOST, definitions as topology_definitions};
+
+pub fn definitions() -> String {
+    let document = topology_definitions(DEFAULT_VHOST);
+    let mut text =
+        serde_json::to_string_pretty(&document).expect("a serde_json::Value always serialises");
+    text.push('\n');
+    text
+}
