@@ -25,24 +25,10 @@ WARREN_MONGO_PORT=${WARREN_MONGO_PORT:-27017}
 WARREN_VHOST=${WARREN_VHOST:-warren}
 
 RABBIT_BIN=/usr/lib/rabbitmq/bin
-# Every broker user named in rabbitmq/definitions.json, with the variable holding its password.
-WARREN_BROKER_USERS=(
-  "warren-admin:WARREN_ADMIN_PASSWORD"
-  "vote-service:VOTE_SERVICE_BROKER_PASSWORD"
-  "tally-worker:TALLY_WORKER_BROKER_PASSWORD"
-  "user-service:USER_SERVICE_BROKER_PASSWORD"
-  "locker-service:LOCKER_SERVICE_BROKER_PASSWORD"
-  "locker-app:LOCKER_APP_BROKER_PASSWORD"
-  "record-service:RECORD_SERVICE_BROKER_PASSWORD"
-)
-WARREN_DATABASES=(warren_votes warren_users warren_records)
-# Other secrets, generated like the passwords: owner:variable.
-WARREN_OTHER_SECRETS=(
-  "postgres:POSTGRES_PASSWORD"
-  "vote-service-csrf:VOTE_SERVICE_CSRF_SECRET"
-  "locker-app-csrf:LOCKER_APP_CSRF_SECRET"
-  "record-service-csrf:RECORD_SERVICE_CSRF_SECRET"
-)
+# The services, broker users, databases and secrets, generated from warren-manifest
+# (cargo xtask generate): WARREN_BROKER_USERS, WARREN_DATABASES, WARREN_SECRETS and the others.
+# shellcheck source=generated/manifest.sh
+. "$WARREN_ROOT/scripts/lib/generated/manifest.sh"
 
 # Progress and errors go to the terminal's stderr as it was when this file was sourced (fd 9),
 # so that they show even from inside a command whose own output is silenced.
@@ -126,10 +112,12 @@ infra_install() {
   infra_install_secantusdb
 }
 
-# The checkers scripts/test runs over docker-compose.yml, in a virtualenv of their own.
+# The checkers scripts/test runs: shellcheck from Debian over the scripts, and over
+# docker-compose.yml the Compose Specification's schema and check.py, in a virtualenv of their own.
 CHECKERS_REQUIREMENTS=("check-jsonschema==0.39.0" "PyYAML==6.0.3")
 
 infra_install_checkers() {
+  command -v shellcheck >/dev/null || apt_install shellcheck
   local venv=$WARREN_TOOLS_DIR/checkers
   if [ -x "$venv/bin/check-jsonschema" ] && [ -f "$venv/.installed" ] &&
     [ "$(cat "$venv/.installed")" = "${CHECKERS_REQUIREMENTS[*]}" ]; then
@@ -182,9 +170,8 @@ infra_load_secrets() {
     . "$generated"
     set +a
   }
-  local entry var changed=
-  for entry in "${WARREN_BROKER_USERS[@]}" "${WARREN_OTHER_SECRETS[@]}"; do
-    var=${entry#*:}
+  local var changed=
+  for var in "${WARREN_SECRETS[@]}"; do
     if [ -z "${!var:-}" ]; then
       printf -v "$var" '%s' "$(random_secret)"
       export "${var?}"
@@ -461,7 +448,8 @@ pg_make_reachable() {
   done
 }
 
-pg_url() { echo "postgres://warren:${POSTGRES_PASSWORD}@127.0.0.1:${WARREN_PG_PORT}/${1:-postgres}"; }
+# pg_url DATABASE: the URL of one database on the local server, with the password.
+pg_url() { echo "postgres://$WARREN_POSTGRES_USER:${POSTGRES_PASSWORD}@127.0.0.1:${WARREN_PG_PORT}/$1"; }
 
 pg_start() {
   local bin dir=$WARREN_DATA_DIR/postgres
@@ -480,7 +468,7 @@ pg_start() {
     pwfile=$(mktemp)
     printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
     is_root && chown postgres "$pwfile"
-    as_pg "$bin/initdb" -D "$dir" -U warren --pwfile="$pwfile" --auth=scram-sha-256 \
+    as_pg "$bin/initdb" -D "$dir" -U "$WARREN_POSTGRES_USER" --pwfile="$pwfile" --auth=scram-sha-256 \
       -E UTF8 --locale=C.UTF-8 >"$WARREN_DATA_DIR/logs/postgres-init.log" 2>&1 ||
       die "initdb failed; see $WARREN_DATA_DIR/logs/postgres-init.log"
     rm -f "$pwfile"
@@ -493,8 +481,8 @@ pg_start() {
     die "PostgreSQL did not start; see $WARREN_DATA_DIR/logs/postgres.log"
   local db
   for db in "${WARREN_DATABASES[@]}"; do
-    if [ -z "$(psql -X -q -At "$(pg_url)" -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
-      psql -X -q "$(pg_url)" -c "CREATE DATABASE $db" >/dev/null || die "could not create database $db"
+    if [ -z "$(psql -X -q -At "$(pg_url postgres)" -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
+      psql -X -q "$(pg_url postgres)" -c "CREATE DATABASE $db" >/dev/null || die "could not create database $db"
     fi
   done
 }
@@ -585,7 +573,7 @@ infra_export_endpoints() {
   # Whether the nodes really run in namespaces (1), so that netns_isolate and the others work.
   export WARREN_RABBIT_NETNS_ACTIVE=0
   if netns_on; then WARREN_RABBIT_NETNS_ACTIVE=1; fi
-  export WARREN_POSTGRES_URL_BASE="postgres://warren@127.0.0.1:${WARREN_PG_PORT}"
+  export WARREN_POSTGRES_URL_BASE="postgres://$WARREN_POSTGRES_USER@127.0.0.1:${WARREN_PG_PORT}"
   export WARREN_MONGO_URI
   WARREN_MONGO_URI=$(mongo_uri)
 }
