@@ -3,138 +3,35 @@
 //! quiet.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
-use tokio::process::{Child, Command};
+use warren_manifest::{
+    LOCKER_APP, LOCKER_SERVICE, LOCKERS_DB, Service, TALLY_WORKER, USER_SERVICE, USERS_DB,
+    VOTE_SERVICE, VOTES_DB,
+};
 use warren_messages::topology::{
     ConsumerQueue, LOCKER_SERVICE_LOCKERS, TALLY_VOTES, USER_SERVICE_USERS,
 };
-use warren_service_kit::mongo::MongoSettings;
 use warren_service_kit::postgres::PostgresSettings;
 
 use super::report::Row;
-use crate::{Management, broker_password, mongo_database, postgres_database, vhost_with};
+use crate::services::{Process, Wiring};
+use crate::{Management, mongo_database, postgres_database, vhost_with};
 
-/// How many instances of each service a run starts: every consumer competes with itself.
-pub const INSTANCES: [(&str, usize); 5] = [
-    ("tally-worker", 3),
-    ("user-service", 2),
-    ("locker-service", 2),
-    ("vote-service", 1),
-    ("locker-app", 1),
+/// How many instances of each service a run starts, in the order they start (owners first:
+/// they migrate the schemas the frontends read): every consumer competes with itself.
+pub const INSTANCES: [(Service, usize); 5] = [
+    (TALLY_WORKER, 3),
+    (USER_SERVICE, 2),
+    (LOCKER_SERVICE, 2),
+    (VOTE_SERVICE, 1),
+    (LOCKER_APP, 1),
 ];
 
 /// The work queues of a run: each consumer's queue and its retry queue must drain.
 const WORK_QUEUES: [ConsumerQueue; 3] = [TALLY_VOTES, USER_SERVICE_USERS, LOCKER_SERVICE_LOCKERS];
-
-/// A service binary run as a child process.
-pub struct Process {
-    pub name: &'static str,
-    env: Vec<(String, String)>,
-    port: u16,
-    child: Option<Child>,
-    bin_dir: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .unwrap_or_else(|error| panic!("no free port: {error}"))
-}
-
-/// What one process needs to know beyond its name.
-pub struct Wiring<'a> {
-    pub bin_dir: &'a Path,
-    pub nodes: &'a [String],
-    pub vhost: &'a str,
-    pub postgres: Option<&'a PostgresSettings>,
-    pub mongo: Option<&'a MongoSettings>,
-    /// `WARREN_SABOTAGE` for the self-test.
-    pub sabotage: Option<&'a str>,
-}
-
-impl Process {
-    fn new(name: &'static str, wiring: &Wiring<'_>) -> Self {
-        let port = free_port();
-        let mut env = vec![
-            ("WARREN_HTTP__PORT".to_owned(), port.to_string()),
-            ("WARREN_BROKER__NODES".to_owned(), wiring.nodes.join(",")),
-            ("WARREN_BROKER__VHOST".to_owned(), wiring.vhost.to_owned()),
-            ("WARREN_BROKER__PASSWORD".to_owned(), broker_password(name)),
-            ("WARREN_TELEMETRY__FILTER".to_owned(), "warn".to_owned()),
-            // Short enough that a confirm lost with a node is reported within the run.
-            (
-                "WARREN_BROKER__CONFIRM_TIMEOUT_MS".to_owned(),
-                "5000".to_owned(),
-            ),
-        ];
-        if let Some(database) = wiring.postgres {
-            env.push((
-                "WARREN_POSTGRES__URL".to_owned(),
-                database.url.expose_secret().to_owned(),
-            ));
-            env.push((
-                "WARREN_POSTGRES__PASSWORD".to_owned(),
-                database.password.expose_secret().to_owned(),
-            ));
-        }
-        if let Some(mongo) = wiring.mongo {
-            env.push((
-                "WARREN_MONGO__URI".to_owned(),
-                mongo.uri.expose_secret().to_owned(),
-            ));
-            env.push(("WARREN_MONGO__DATABASE".to_owned(), mongo.database.clone()));
-        }
-        if let Some(sabotage) = wiring.sabotage {
-            env.push(("WARREN_SABOTAGE".to_owned(), sabotage.to_owned()));
-        }
-        Self {
-            name,
-            env,
-            port,
-            child: None,
-            bin_dir: wiring.bin_dir.to_owned(),
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    pub async fn start(&mut self) {
-        let binary = self.bin_dir.join(self.name);
-        let child = Command::new(&binary)
-            .envs(self.env.iter().cloned())
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
-        self.child = Some(child);
-        let url = self.url("/healthz");
-        let up = crate::eventually(Duration::from_secs(60), || {
-            let url = url.clone();
-            async move {
-                reqwest::get(url)
-                    .await
-                    .is_ok_and(|response| response.status().is_success())
-            }
-        })
-        .await;
-        assert!(up, "{} did not start", self.name);
-    }
-
-    /// kill -9: the process dies wherever it is.
-    pub async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-        }
-    }
-}
 
 /// The services of one run on their own vhost and databases.
 pub struct System {
@@ -145,7 +42,9 @@ pub struct System {
 }
 
 impl System {
-    /// The services, connecting to `nodes` (the cluster's, or proxies in front of them).
+    /// The services, connecting to `nodes` (the cluster's, or proxies in front of them);
+    /// without `lockers`, only the voting app's. `sabotage` is `WARREN_SABOTAGE` for the
+    /// self-test.
     pub async fn start(
         bin_dir: &Path,
         lockers: bool,
@@ -155,53 +54,37 @@ impl System {
         let vhost = vhost_with(&WORK_QUEUES).await;
         let votes_db = postgres_database().await;
         let users_db = postgres_database().await;
-        let mongo = mongo_database();
+        let wiring = Wiring::new(vhost.clone())
+            .with_nodes(nodes)
+            .with_bin_dir(bin_dir)
+            .with_postgres(VOTES_DB, votes_db.clone())
+            .with_postgres(USERS_DB, users_db.clone())
+            .with_mongo(LOCKERS_DB, mongo_database());
         let mut processes = BTreeMap::new();
-        for (name, instances) in INSTANCES {
-            let (postgres, mongo) = match name {
-                "tally-worker" | "vote-service" => (Some(&votes_db), None),
-                "user-service" => (Some(&users_db), None),
-                "locker-service" => (None, Some(&mongo)),
-                "locker-app" => (Some(&users_db), Some(&mongo)),
-                other => panic!("no wiring for {other}"),
-            };
-            if !lockers && !matches!(name, "tally-worker" | "vote-service") {
+        for (service, instances) in INSTANCES {
+            if !lockers && ![TALLY_WORKER, VOTE_SERVICE].contains(&service) {
                 continue;
             }
-            let wiring = Wiring {
-                bin_dir,
-                nodes,
-                vhost: &vhost,
-                postgres,
-                mongo,
-                sabotage,
-            };
-            processes.insert(
-                name,
-                (0..instances)
-                    .map(|_| Process::new(name, &wiring))
-                    .collect(),
-            );
+            let mut started = Vec::new();
+            for _ in 0..instances {
+                let mut launch = wiring
+                    .launch(service)
+                    .env("WARREN_TELEMETRY__FILTER", "warn")
+                    // Short enough that a confirm lost with a node is reported within the run.
+                    .env("WARREN_BROKER__CONFIRM_TIMEOUT_MS", "5000");
+                if let Some(sabotage) = sabotage {
+                    launch = launch.env("WARREN_SABOTAGE", sabotage);
+                }
+                started.push(launch.start().await);
+            }
+            processes.insert(service.name, started);
         }
-        let mut system = Self {
+        Self {
             vhost,
             votes_db,
             users_db,
             processes,
-        };
-        // Owners first: they migrate the schemas the frontends read.
-        for name in [
-            "tally-worker",
-            "user-service",
-            "locker-service",
-            "vote-service",
-            "locker-app",
-        ] {
-            for process in system.processes.get_mut(name).into_iter().flatten() {
-                process.start().await;
-            }
         }
-        system
     }
 
     /// Every instance of a service.
