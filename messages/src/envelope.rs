@@ -185,14 +185,7 @@ macro_rules! one_of {
 mod tests {
     use super::*;
     use crate::events::votes::VoteCast;
-
-    fn vote() -> VoteCast {
-        VoteCast {
-            poll: "default".into(),
-            voter_id: Uuid::new_v4(),
-            option: "a".into(),
-        }
-    }
+    use crate::events::votes::tests::vote;
 
     #[test]
     fn round_trips_through_json() {

@@ -44,37 +44,32 @@ pub struct Exchange {
     pub kind: ExchangeKind,
 }
 
-pub const VOTES: Exchange = Exchange {
-    name: "warren.votes",
-    kind: ExchangeKind::Topic,
-};
-pub const USERS: Exchange = Exchange {
-    name: "warren.users",
-    kind: ExchangeKind::Topic,
-};
-pub const LOCKERS: Exchange = Exchange {
-    name: "warren.lockers",
-    kind: ExchangeKind::Topic,
-};
-pub const RECORDS: Exchange = Exchange {
-    name: "warren.records",
-    kind: ExchangeKind::Topic,
-};
+impl Exchange {
+    pub const fn topic(name: &'static str) -> Self {
+        Self {
+            name,
+            kind: ExchangeKind::Topic,
+        }
+    }
+
+    pub const fn direct(name: &'static str) -> Self {
+        Self {
+            name,
+            kind: ExchangeKind::Direct,
+        }
+    }
+}
+
+pub const VOTES: Exchange = Exchange::topic("warren.votes");
+pub const USERS: Exchange = Exchange::topic("warren.users");
+pub const LOCKERS: Exchange = Exchange::topic("warren.lockers");
+pub const RECORDS: Exchange = Exchange::topic("warren.records");
 /// Where a consumer sends a message to be retried later (routing key: its queue).
-pub const RETRY: Exchange = Exchange {
-    name: "warren.retry",
-    kind: ExchangeKind::Topic,
-};
+pub const RETRY: Exchange = Exchange::topic("warren.retry");
 /// Where expired retries come back from (routing key: the consumer queue).
-pub const REQUEUE: Exchange = Exchange {
-    name: "warren.requeue",
-    kind: ExchangeKind::Direct,
-};
+pub const REQUEUE: Exchange = Exchange::direct("warren.requeue");
 /// Where poison goes (routing key: the consumer queue it came from).
-pub const DEAD: Exchange = Exchange {
-    name: "warren.dead",
-    kind: ExchangeKind::Topic,
-};
+pub const DEAD: Exchange = Exchange::topic("warren.dead");
 
 pub const EXCHANGES: &[Exchange] = &[VOTES, USERS, LOCKERS, RECORDS, RETRY, REQUEUE, DEAD];
 

@@ -4,9 +4,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::envelope::Event;
-use crate::topology::{self, Exchange};
-
 /// The weather at a place as the recorder showed it, field for field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Observation {
@@ -61,19 +58,11 @@ pub struct WeatherRecorded {
     pub observation: Observation,
 }
 
-impl Event for WeatherRecorded {
-    const TYPE: &'static str = "record.recorded";
-    const SCHEMA_VERSION: u16 = 1;
-    const EXCHANGE: Exchange = topology::RECORDS;
-}
+event!(WeatherRecorded, "record.recorded", RECORDS);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordDeleted {
     pub record_id: Uuid,
 }
 
-impl Event for RecordDeleted {
-    const TYPE: &'static str = "record.deleted";
-    const SCHEMA_VERSION: u16 = 1;
-    const EXCHANGE: Exchange = topology::RECORDS;
-}
+event!(RecordDeleted, "record.deleted", RECORDS);

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::envelope::Event;
-use crate::topology::{self, Exchange};
+use crate::topology::Exchange;
 
 /// A voter cast (or changed) their vote. Of a voter's votes the one latest in their own order
 /// counts (see [`OrderedVoteCast`]); a vote without one is ordered by its `occurred_at`.
@@ -15,11 +15,7 @@ pub struct VoteCast {
     pub option: String,
 }
 
-impl Event for VoteCast {
-    const TYPE: &'static str = "vote.cast";
-    const SCHEMA_VERSION: u16 = 1;
-    const EXCHANGE: Exchange = topology::VOTES;
-}
+event!(VoteCast, "vote.cast", VOTES);
 
 /// The same `vote.cast` event with its place in the voter's own order: the fields of
 /// [`VoteCast`] and `sequence`. A body without `sequence` (from a producer that does not send
@@ -46,11 +42,12 @@ impl Event for OrderedVoteCast {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::envelope::{Envelope, decode};
 
-    fn vote() -> VoteCast {
+    /// A vote by a new voter, for tests.
+    pub(crate) fn vote() -> VoteCast {
         VoteCast {
             poll: "default".into(),
             voter_id: Uuid::new_v4(),
