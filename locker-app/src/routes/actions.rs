@@ -16,12 +16,13 @@ use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
-use warren_messages::events::lockers::{LockerAddRequested, validate_code, validate_location};
+use warren_messages::events::lockers::LockerAddRequested;
+use warren_messages::events::names::{Location, LockerCode, UserName};
 use warren_messages::events::users::{
-    DeletionRequested, LockerWanted, RegistrationRequested, ReleaseWanted, validate_name,
+    DeletionRequested, LockerWanted, RegistrationRequested, ReleaseWanted,
 };
 use warren_messages::{Envelope, Event};
-use warren_service_kit::web::{Refusal, form_post, html, verified_session};
+use warren_service_kit::web::{Refusal, form_post, html, verified_attempt};
 
 use super::{SESSION_COOKIE, State, with_state};
 use crate::startup::SERVICE;
@@ -132,20 +133,33 @@ async fn send<E: Event>(
     }
 }
 
+/// The session and request id of a sent form, checked.
+fn sent_form(
+    state: &State,
+    cookie: Option<String>,
+    csrf: &Option<String>,
+    attempt: &Option<String>,
+) -> Result<(Uuid, Uuid), Rejection> {
+    verified_attempt(
+        &state.csrf,
+        &state.attempts,
+        cookie.as_deref(),
+        csrf.as_deref(),
+        attempt.as_deref(),
+    )
+    .map_err(Refusal::reject)
+}
+
 async fn user_action(
     action: Action,
     cookie: Option<String>,
     form: UserForm,
     state: Arc<State>,
 ) -> Result<Response, Rejection> {
-    let session = verified_session(&state.csrf, cookie.as_deref(), form.csrf.as_deref())
-        .map_err(Refusal::reject)?;
-    let request_id = state
-        .attempts
-        .of_form(session, form.attempt.as_deref())
-        .map_err(Refusal::reject)?;
-    let name = form.name.unwrap_or_default().trim().to_owned();
-    validate_name(&name).map_err(|error| Refusal::BadRequest(error).reject())?;
+    let (session, request_id) = sent_form(&state, cookie, &form.csrf, &form.attempt)?;
+    let name = UserName::parse(form.name.unwrap_or_default().trim())
+        .map_err(|error| Refusal::BadRequest(error).reject())?;
+    let name = String::from(name);
     let sent = Sent {
         session,
         csrf: form.csrf.unwrap_or_default(),
@@ -178,16 +192,12 @@ async fn add_locker(
     form: LockerForm,
     state: Arc<State>,
 ) -> Result<Response, Rejection> {
-    let session = verified_session(&state.csrf, cookie.as_deref(), form.csrf.as_deref())
-        .map_err(Refusal::reject)?;
-    let request_id = state
-        .attempts
-        .of_form(session, form.attempt.as_deref())
-        .map_err(Refusal::reject)?;
-    let code = form.code.unwrap_or_default().trim().to_uppercase();
-    let location = form.location.unwrap_or_default().trim().to_owned();
-    validate_code(&code).map_err(|error| Refusal::BadRequest(error).reject())?;
-    validate_location(&location).map_err(|error| Refusal::BadRequest(error).reject())?;
+    let (session, request_id) = sent_form(&state, cookie, &form.csrf, &form.attempt)?;
+    let code = LockerCode::parse(form.code.unwrap_or_default().trim().to_uppercase())
+        .map_err(|error| Refusal::BadRequest(error).reject())?;
+    let location = Location::parse(form.location.unwrap_or_default().trim())
+        .map_err(|error| Refusal::BadRequest(error).reject())?;
+    let (code, location) = (String::from(code), String::from(location));
     let sent = Sent {
         session,
         csrf: form.csrf.unwrap_or_default(),

@@ -5,7 +5,6 @@ mod actions;
 mod pages;
 mod requests;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
@@ -13,7 +12,7 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 use warren_messages::Publisher;
-use warren_service_kit::web::{Attempts, Csrf, recover};
+use warren_service_kit::web::{Attempts, Csrf, site, with_state};
 
 /// What every handler needs.
 pub struct State {
@@ -32,20 +31,13 @@ pub struct State {
 
 pub const SESSION_COOKIE: &str = "warren_session";
 
-fn with_state(
-    state: Arc<State>,
-) -> impl Filter<Extract = (Arc<State>,), Error = Infallible> + Clone {
-    warp::any().map(move || state.clone())
-}
-
 /// Every page and endpoint, with refusals turned into responses.
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
-    pages::routes(state.clone())
-        .or(actions::routes(state.clone()))
-        .unify()
-        .or(requests::routes(state))
-        .unify()
-        .recover(recover)
-        .unify()
-        .boxed()
+    site(
+        pages::routes(state.clone())
+            .or(actions::routes(state.clone()))
+            .unify()
+            .or(requests::routes(state))
+            .unify(),
+    )
 }

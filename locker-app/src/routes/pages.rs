@@ -11,8 +11,8 @@ use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
-use warren_messages::events::users::validate_name;
-use warren_service_kit::web::{Attempts, Refusal, Session, html, session};
+use warren_messages::events::names::UserName;
+use warren_service_kit::web::{Attempts, Refusal, Session, html, page, session};
 
 use super::{SESSION_COOKIE, State, with_state};
 use crate::reconcile;
@@ -92,12 +92,12 @@ async fn home(lookup: Lookup, session: Session, state: Arc<State>) -> Result<Res
     };
     let mut status = StatusCode::OK;
     if !page.name.is_empty() {
-        match validate_name(&page.name) {
+        match UserName::parse(page.name.as_str()) {
             Err(error) => {
                 page.error = Some(error);
                 status = StatusCode::BAD_REQUEST;
             }
-            Ok(()) => {
+            Ok(_) => {
                 let user = warren_store_users::find_user(&state.users, &page.name)
                     .await
                     .map_err(|error| unavailable("the users", &error))?;
@@ -120,9 +120,7 @@ fn fresh(page: Response) -> Response {
 
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
     let home = warp::path::end()
-        .and(warp::get())
-        .and(warp::query::<Lookup>())
-        .and(session(SESSION_COOKIE))
+        .and(page::<Lookup>(SESSION_COOKIE))
         .and(with_state(state.clone()))
         .and_then(home);
     let users = warp::path!("users")
