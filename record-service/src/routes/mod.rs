@@ -4,7 +4,6 @@
 mod records;
 mod search;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warren_messages::Publisher;
 use warren_messages::events::records::Observation;
-use warren_service_kit::web::{Csrf, Refusal, recover};
+use warren_service_kit::web::{Csrf, Refusal, site, with_state};
 
 use crate::weather::WeatherClient;
 
@@ -85,13 +84,17 @@ pub fn unseal(
     Ok((Uuid::new_v5(&RECORD_IDS, sig.as_bytes()), observation))
 }
 
+/// `value` as JSON with `status`, for the API.
+pub fn json_reply(value: &serde_json::Value, status: StatusCode) -> Response {
+    warp::reply::with_status(warp::reply::json(value), status).into_response()
+}
+
 /// A refusal as JSON, for the API.
 pub fn json_refusal(refusal: &Refusal) -> Response {
-    warp::reply::with_status(
-        warp::reply::json(&serde_json::json!({ "error": refusal.to_string() })),
+    json_reply(
+        &serde_json::json!({ "error": refusal.to_string() }),
         refusal.status(),
     )
-    .into_response()
 }
 
 /// Waits (up to the settle time) until the read model agrees with `done`.
@@ -111,22 +114,15 @@ pub async fn settled(state: &State, record_id: Uuid, stored: bool) -> bool {
     }
 }
 
-fn with_state(
-    state: Arc<State>,
-) -> impl Filter<Extract = (Arc<State>,), Error = Infallible> + Clone {
-    warp::any().map(move || state.clone())
-}
-
 fn see_other(location: &str) -> Response {
     warp::reply::with_header(StatusCode::SEE_OTHER, "location", location).into_response()
 }
 
 /// Every page and endpoint, with refusals turned into responses.
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
-    search::routes(state.clone())
-        .or(records::routes(state))
-        .unify()
-        .recover(recover)
-        .unify()
-        .boxed()
+    site(
+        search::routes(state.clone())
+            .or(records::routes(state))
+            .unify(),
+    )
 }

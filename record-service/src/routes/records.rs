@@ -15,9 +15,11 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 use warren_messages::events::records::{RecordDeleted, WeatherRecorded};
 use warren_messages::{Envelope, Event};
-use warren_service_kit::web::{Refusal, Session, form_post, html, session, verified_session};
+use warren_service_kit::web::{Refusal, Session, form_post, html, page, verified_session};
 
-use super::{SESSION_COOKIE, Sealed, State, json_refusal, see_other, settled, unseal, with_state};
+use super::{
+    SESSION_COOKIE, Sealed, State, json_refusal, json_reply, see_other, settled, unseal, with_state,
+};
 use crate::startup::SERVICE;
 use crate::storage::{self, Record};
 
@@ -178,9 +180,7 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
             },
         );
     let list = warp::path!("records")
-        .and(warp::get())
-        .and(warp::query::<Notice>())
-        .and(session(SESSION_COOKIE))
+        .and(page::<Notice>(SESSION_COOKIE))
         .and(with_state(state.clone()))
         .and_then(list_page);
     let api_list = warp::path!("api" / "records")
@@ -210,17 +210,14 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
                     )));
                 };
                 Ok(match record(&state, &sealed).await {
-                    Ok((record_id, stored)) => warp::reply::with_status(
-                        warp::reply::json(
-                            &serde_json::json!({ "record_id": record_id, "stored": stored }),
-                        ),
+                    Ok((record_id, stored)) => json_reply(
+                        &serde_json::json!({ "record_id": record_id, "stored": stored }),
                         if stored {
                             StatusCode::CREATED
                         } else {
                             StatusCode::ACCEPTED
                         },
-                    )
-                    .into_response(),
+                    ),
                     Err(refusal) => json_refusal(&refusal),
                 })
             },
@@ -230,17 +227,14 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and(with_state(state))
         .and_then(|record_id: Uuid, state: Arc<State>| async move {
             Ok::<_, Rejection>(match delete(&state, record_id).await {
-                Ok(gone) => warp::reply::with_status(
-                    warp::reply::json(
-                        &serde_json::json!({ "record_id": record_id, "deleted": gone }),
-                    ),
+                Ok(gone) => json_reply(
+                    &serde_json::json!({ "record_id": record_id, "deleted": gone }),
                     if gone {
                         StatusCode::OK
                     } else {
                         StatusCode::ACCEPTED
                     },
-                )
-                .into_response(),
+                ),
                 Err(refusal) => json_refusal(&refusal),
             })
         });

@@ -11,7 +11,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 use warren_messages::events::records::Observation;
-use warren_service_kit::web::{Refusal, Session, html, session};
+use warren_service_kit::web::{Refusal, Session, html, page};
 
 use super::{SESSION_COOKIE, Sealed, State, json_refusal, seal, with_state};
 use crate::weather::{Place, WeatherError, icon};
@@ -91,7 +91,11 @@ async fn find(state: &State, query: &Query) -> Result<(String, Found), Refusal> 
     Ok((city, Found::Weather(Box::new(shown))))
 }
 
-async fn page(query: Query, session: Session, state: Arc<State>) -> Result<Response, Rejection> {
+async fn search_page(
+    query: Query,
+    session: Session,
+    state: Arc<State>,
+) -> Result<Response, Rejection> {
     let mut page = SearchPage {
         city: query.city.clone().unwrap_or_default(),
         error: None,
@@ -141,11 +145,9 @@ async fn api(query: Query, state: Arc<State>) -> Result<Response, Rejection> {
 
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
     let page = warp::path::end()
-        .and(warp::get())
-        .and(warp::query::<Query>())
-        .and(session(SESSION_COOKIE))
+        .and(page::<Query>(SESSION_COOKIE))
         .and(with_state(state.clone()))
-        .and_then(page);
+        .and_then(search_page);
     let api = warp::path!("api" / "search")
         .and(warp::get())
         .and(warp::query::<Query>())

@@ -5,7 +5,6 @@ mod ballot;
 mod results;
 mod vote;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use crate::clock::Clock;
@@ -16,7 +15,7 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 use warren_messages::Publisher;
-use warren_service_kit::web::{Attempts, Csrf, recover};
+use warren_service_kit::web::{Attempts, Csrf, site, with_state};
 
 /// What every handler needs.
 pub struct State {
@@ -37,20 +36,13 @@ pub struct State {
 pub const VOTER_COOKIE: &str = "warren_voter";
 pub const CHOICE_COOKIE: &str = "warren_choice";
 
-fn with_state(
-    state: Arc<State>,
-) -> impl Filter<Extract = (Arc<State>,), Error = Infallible> + Clone {
-    warp::any().map(move || state.clone())
-}
-
 /// Every page and endpoint, with refusals turned into responses.
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
-    ballot::route(state.clone())
-        .or(vote::route(state.clone()))
-        .unify()
-        .or(results::routes(state))
-        .unify()
-        .recover(recover)
-        .unify()
-        .boxed()
+    site(
+        ballot::route(state.clone())
+            .or(vote::route(state.clone()))
+            .unify()
+            .or(results::routes(state))
+            .unify(),
+    )
 }

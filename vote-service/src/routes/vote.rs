@@ -21,7 +21,7 @@ use warp::{Filter, Rejection, Reply};
 use warren_messages::Envelope;
 use warren_messages::events::votes::{OrderedVoteCast, VoteCast};
 
-use warren_service_kit::web::{Refusal, form_post, html, verified_session};
+use warren_service_kit::web::{Refusal, form_post, html, verified_attempt};
 
 use super::{CHOICE_COOKIE, State, VOTER_COOKIE, with_state};
 use crate::domain::PollOption;
@@ -96,16 +96,18 @@ async fn cast(
     form: VoteForm,
     state: Arc<State>,
 ) -> Result<Response, Rejection> {
-    let voter = verified_session(&state.csrf, voter.as_deref(), form.csrf.as_deref())
-        .map_err(Refusal::reject)?;
+    let (voter, attempt) = verified_attempt(
+        &state.csrf,
+        &state.attempts,
+        voter.as_deref(),
+        form.csrf.as_deref(),
+        form.attempt.as_deref(),
+    )
+    .map_err(Refusal::reject)?;
     let key = form.vote.unwrap_or_default();
     let option = state.poll.option(&key).ok_or_else(|| {
         Refusal::BadRequest(format!("{key:?} is not an option of this poll")).reject()
     })?;
-    let attempt = state
-        .attempts
-        .of_form(voter, form.attempt.as_deref())
-        .map_err(Refusal::reject)?;
     let log = VoterLog::decode(&state.voter_log, voter, log.as_deref());
     let mut envelope = Envelope::new(
         SERVICE,
