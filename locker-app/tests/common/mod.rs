@@ -1,25 +1,33 @@
-//! The locker app as the tests run it: user-service, locker-service and locker-app on a fresh
-//! vhost, PostgreSQL database and MongoDB database of the test cluster, driven through the web
-//! forms like a browser would.
+//! The locker app as the tests run it: locker-app (in process), user-service and locker-service
+//! (their binaries, as child processes) on a fresh vhost, PostgreSQL database and MongoDB
+//! database of the test cluster, driven through the web forms like a browser would.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
+use warren_manifest::{LOCKER_SERVICE, LOCKERS_DB, USER_SERVICE, USERS_DB};
 use warren_messages::topology::{LOCKER_SERVICE_LOCKERS, USER_SERVICE_USERS};
+use warren_testkit::services::{Process, Wiring};
 use warren_testkit::{
     Running, broker_settings, eventually, mongo_database, postgres_database, spawn, vhost_with,
 };
 
+/// Stops `process` as SIGTERM does, and waits until it has finished its work in flight.
+async fn stop_process(mut process: Process) {
+    let status = process.stop().await;
+    assert!(status.success(), "{} exited with {status}", process.name());
+}
+
 pub struct System {
     pub app: Running,
-    pub users: Option<Running>,
-    pub lockers: Option<Running>,
+    pub users: Option<Process>,
+    pub lockers: Option<Process>,
     pub vhost: String,
     pub mongo: warren_service_kit::mongo::MongoSettings,
-    user_settings: user_service::configuration::Settings,
-    locker_settings: locker_service::configuration::Settings,
+    /// Where user-service and locker-service are started: this test's vhost and databases.
+    wiring: Wiring,
 }
 
 /// The whole locker app; the two consumers run only if asked (their schema and indexes are
@@ -37,14 +45,9 @@ pub async fn system_with(
     let vhost = vhost_with(&[USER_SERVICE_USERS, LOCKER_SERVICE_LOCKERS]).await;
     let database = postgres_database().await;
     let mongo = mongo_database();
-    let mut user_settings: user_service::configuration::Settings =
-        warren_testkit::settings(user_service::configuration::DEFAULTS);
-    user_settings.broker = broker_settings("user-service", &vhost);
-    user_settings.postgres = database.clone();
-    let mut locker_settings: locker_service::configuration::Settings =
-        warren_testkit::settings(locker_service::configuration::DEFAULTS);
-    locker_settings.broker = broker_settings("locker-service", &vhost);
-    locker_settings.mongo = mongo.clone();
+    let wiring = Wiring::new(vhost.clone())
+        .with_postgres(USERS_DB, database.clone())
+        .with_mongo(LOCKERS_DB, mongo.clone());
     let mut settings: locker_app::configuration::Settings =
         warren_testkit::settings(locker_app::configuration::DEFAULTS);
     settings.broker = broker_settings("locker-app", &vhost);
@@ -57,12 +60,11 @@ pub async fn system_with(
         lockers: None,
         vhost,
         mongo,
-        user_settings,
-        locker_settings,
+        wiring,
     };
     system.start_user_service().await;
     if !users_running {
-        system.users.take().unwrap().stop().await;
+        stop_process(system.users.take().unwrap()).await;
     }
     system.start_locker_service().await;
     if !lockers_running {
@@ -73,25 +75,23 @@ pub async fn system_with(
 
 impl System {
     pub async fn start_user_service(&mut self) {
-        let application = user_service::startup::build(self.user_settings.clone()).await;
-        self.users = Some(spawn(application.unwrap()));
+        self.users = Some(self.wiring.start(USER_SERVICE).await);
     }
 
     pub async fn start_locker_service(&mut self) {
-        let application = locker_service::startup::build(self.locker_settings.clone()).await;
-        self.lockers = Some(spawn(application.unwrap()));
+        self.lockers = Some(self.wiring.start(LOCKER_SERVICE).await);
     }
 
     pub async fn stop_locker_service(&mut self) {
-        if let Some(running) = self.lockers.take() {
-            running.stop().await;
+        if let Some(process) = self.lockers.take() {
+            stop_process(process).await;
         }
     }
 
     pub async fn stop(self) {
         self.app.stop().await;
-        for running in [self.users, self.lockers].into_iter().flatten() {
-            running.stop().await;
+        for process in [self.users, self.lockers].into_iter().flatten() {
+            stop_process(process).await;
         }
     }
 
