@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio::process::{Child, Command};
-use warren_manifest::{Database, MongoDatabase, Service, Value};
+use warren_manifest::{Database, MongoDatabase, POSTGRES_PASSWORD, READINESS_PATH, Service, Value};
 use warren_messages::topology::CONSUMER_QUEUES;
 use warren_service_kit::mongo::MongoSettings;
 use warren_service_kit::postgres::PostgresSettings;
@@ -172,7 +172,7 @@ impl Wiring {
     /// A secret's value: PostgreSQL's is the test database's, a CSRF secret is this test's
     /// own, and the broker users' passwords are those the test cluster was set up with.
     fn secret(&self, service: &Service, variable: &str) -> String {
-        if variable == "POSTGRES_PASSWORD"
+        if variable == POSTGRES_PASSWORD
             && let Some(postgres) = service.postgres
         {
             return expose(
@@ -379,7 +379,7 @@ impl Process {
             .timeout(Duration::from_secs(5))
             .build()
             .unwrap();
-        let url = self.url("/readyz");
+        let url = self.url(READINESS_PATH);
         let deadline = tokio::time::Instant::now() + READY_WITHIN;
         loop {
             if let Some(status) = self.exited() {
@@ -395,7 +395,7 @@ impl Process {
             };
             if tokio::time::Instant::now() >= deadline {
                 self.fail(&format!(
-                    "was not ready within {READY_WITHIN:?}; /readyz last answered: {last}"
+                    "was not ready within {READY_WITHIN:?}; {READINESS_PATH} last answered: {last}"
                 ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -6,7 +6,9 @@
 #![allow(clippy::unwrap_used)]
 
 use serde_json::Value;
-use warren_manifest::{SERVICES, Service};
+use warren_manifest::{
+    LOCKER_APP, LOCKER_SERVICE, SERVICES, Service, TALLY_WORKER, USER_SERVICE, VOTE_SERVICE,
+};
 use warren_testkit::services::{Process, Wiring};
 
 /// The readiness checks named after the stores a service may use.
@@ -76,4 +78,42 @@ async fn every_service_is_ready_with_a_check_of_each_of_its_stores() {
             process.name()
         );
     }
+}
+
+/// The launched environment of `service`, as a map.
+fn environment(wiring: &Wiring, service: Service) -> std::collections::BTreeMap<String, String> {
+    wiring
+        .launch(service)
+        .environment()
+        .iter()
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn each_service_gets_its_manifest_variables_and_a_reader_its_writers_database() {
+    let wiring = Wiring::fresh(SERVICES).await;
+    for service in SERVICES {
+        let rendered = environment(&wiring, *service);
+        let names: Vec<&str> = rendered.keys().map(String::as_str).collect();
+        let mut expected: Vec<&str> = service.environment().iter().map(|v| v.name).collect();
+        expected.sort_unstable();
+        assert_eq!(names, expected, "{}", service.name);
+        assert_eq!(
+            rendered["WARREN_BROKER__VHOST"],
+            wiring.vhost(),
+            "{}",
+            service.name
+        );
+    }
+    let url = |service| environment(&wiring, service)["WARREN_POSTGRES__URL"].clone();
+    assert_eq!(url(VOTE_SERVICE), url(TALLY_WORKER));
+    assert_eq!(url(LOCKER_APP), url(USER_SERVICE));
+    assert_ne!(url(TALLY_WORKER), url(USER_SERVICE));
+    let mongo = |service| environment(&wiring, service)["WARREN_MONGO__DATABASE"].clone();
+    assert_eq!(mongo(LOCKER_APP), mongo(LOCKER_SERVICE));
+    // Two instances of a frontend sign forms with one secret.
+    let secret = |service| environment(&wiring, service)["WARREN_WEB__CSRF_SECRET"].clone();
+    assert_eq!(secret(VOTE_SERVICE), secret(VOTE_SERVICE));
+    assert_ne!(secret(VOTE_SERVICE), secret(LOCKER_APP));
 }
