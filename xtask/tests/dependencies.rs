@@ -20,8 +20,7 @@ fn is_service(name: &str) -> bool {
 }
 
 #[test]
-#[ignore = "fails until locker-app's dev-dependencies on user-service and locker-service and \
-            vote-service's on tally-worker are replaced by the store crates"]
+#[ignore = "fails until vote-service's dev-dependency on tally-worker is gone"]
 fn no_service_crate_depends_on_another_service_crate() {
     let metadata = metadata();
     let mut found = Vec::new();
