@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use warren_testkit::amqp_nodes;
 use warren_testkit::proxy::{FaultProxy, Link};
+use warren_testkit::web::says;
 
 use common::{Visitor, form_fields, system, system_with};
 
@@ -78,14 +79,7 @@ async fn the_same_form_sent_twice_is_one_request_and_an_altered_attempt_is_refus
         let fields = with(&with(&add, "attempt", &altered), "code", &code);
         let fields = with(&fields, "location", "Hall Z");
         let response = visitor.send("/lockers", &fields).await;
-        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{altered}");
-        assert!(
-            response
-                .text()
-                .await
-                .unwrap()
-                .contains("the form was altered")
-        );
+        says(response, StatusCode::FORBIDDEN, "the form was altered").await;
     }
     let stranger = system.visitor().await;
     let stolen = with(

@@ -13,9 +13,13 @@ use uuid::Uuid;
 use warren_messages::events::lockers::LockerRequested;
 use warren_messages::topology::{LOCKER_SERVICE_LOCKERS, USER_SERVICE_USERS};
 use warren_messages::{Broker, Envelope, Publisher};
+use warren_testkit::web::page;
 use warren_testkit::{Management, broker_settings, eventually};
 
 use common::{System, Visitor, system};
+
+/// How long a published request may take to reach its queue.
+const QUEUED_WITHIN: Duration = Duration::from_secs(15);
 
 async fn add_lockers(visitor: &Visitor, codes: impl IntoIterator<Item = String>) {
     for code in codes {
@@ -37,6 +41,15 @@ async fn assert_consistent(visitor: &Visitor) -> Value {
     report
 }
 
+/// The whole app with `codes` added as lockers and ada registered.
+async fn with_ada_and_lockers(codes: &[&str]) -> (System, Visitor) {
+    let system = system(true, true).await;
+    let visitor = system.visitor().await;
+    add_lockers(&visitor, codes.iter().map(|code| (*code).to_owned())).await;
+    register(&visitor, "ada").await;
+    (system, visitor)
+}
+
 fn holders(lockers: &Value) -> Vec<(String, String)> {
     lockers
         .as_array()
@@ -55,10 +68,7 @@ fn holders(lockers: &Value) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn register_request_get_a_locker_and_release_it() {
-    let system = system(true, true).await;
-    let visitor = system.visitor().await;
-    add_lockers(&visitor, ["a-01".to_owned()]).await;
-    register(&visitor, "ada").await;
+    let (system, visitor) = with_ada_and_lockers(&["a-01"]).await;
 
     let again = visitor.outcome_of("/register", &[("name", "ada")]).await;
     assert_eq!(again["outcome"], "name-taken");
@@ -68,15 +78,7 @@ async fn register_request_get_a_locker_and_release_it() {
     assert_eq!(assigned["outcome"], "assigned", "{assigned}");
     assert_eq!(assigned["locker"], "A-01");
     assert_eq!(assigned["message"], "ada got locker A-01.");
-    let home = visitor
-        .client
-        .get(format!("{}/?name=ada", visitor.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = page(&visitor.client, &format!("{}/?name=ada", visitor.base)).await;
     assert!(
         home.contains("holds locker <strong>A-01</strong>"),
         "{home}"
@@ -147,10 +149,7 @@ async fn fifty_users_requesting_twenty_lockers_at_once_get_twenty() {
 
 #[tokio::test]
 async fn the_same_request_delivered_twice_gives_one_assignment() {
-    let system = system(true, true).await;
-    let visitor = system.visitor().await;
-    add_lockers(&visitor, ["D-1".to_owned(), "D-2".to_owned()]).await;
-    register(&visitor, "ada").await;
+    let (system, visitor) = with_ada_and_lockers(&["D-1", "D-2"]).await;
 
     // The request as user-service forwards it, published twice (a redelivery, or a crash after
     // the publish and before the outbox row was deleted).
@@ -199,10 +198,7 @@ async fn the_same_request_delivered_twice_gives_one_assignment() {
 
 #[tokio::test]
 async fn deleting_a_user_who_holds_a_locker_frees_it() {
-    let system = system(true, true).await;
-    let visitor = system.visitor().await;
-    add_lockers(&visitor, ["X-1".to_owned()]).await;
-    register(&visitor, "ada").await;
+    let (system, visitor) = with_ada_and_lockers(&["X-1"]).await;
     let assigned = visitor.outcome_of("/request", &[("name", "ada")]).await;
     assert_eq!(assigned["locker"], "X-1");
 
@@ -236,12 +232,7 @@ async fn requests_made_while_locker_service_is_down_wait_and_are_served_after_it
     // user-service has forwarded them; they wait in locker-service's queue, shown pending.
     let management = Management::new();
     let queued = management
-        .reaches_depth(
-            &system.vhost,
-            LOCKER_SERVICE_LOCKERS.name,
-            3,
-            Duration::from_secs(15),
-        )
+        .reaches_depth(&system.vhost, LOCKER_SERVICE_LOCKERS.name, 3, QUEUED_WITHIN)
         .await;
     assert!(queued, "the requests did not reach locker-service's queue");
     for page in [&add, &ada, &bob] {
@@ -252,15 +243,7 @@ async fn requests_made_while_locker_service_is_down_wait_and_are_served_after_it
             "{status}"
         );
     }
-    let html = visitor
-        .client
-        .get(format!("{}{ada}", visitor.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page(&visitor.client, &format!("{}{ada}", visitor.base)).await;
     assert!(html.contains("data-pending=\"true\""), "{html}");
 
     system.start_locker_service().await;
@@ -376,12 +359,7 @@ async fn bad_input_is_refused_clearly_and_publishes_nothing() {
     // A valid request from the same visitor does arrive.
     visitor.act("/register", &[("name", "$ne")]).await;
     let arrived = management
-        .reaches_depth(
-            &system.vhost,
-            USER_SERVICE_USERS.name,
-            1,
-            Duration::from_secs(15),
-        )
+        .reaches_depth(&system.vhost, USER_SERVICE_USERS.name, 1, QUEUED_WITHIN)
         .await;
     assert!(arrived, "the valid request did not reach the queue");
     system.stop().await;
@@ -389,10 +367,7 @@ async fn bad_input_is_refused_clearly_and_publishes_nothing() {
 
 #[tokio::test]
 async fn an_operator_string_is_stored_literally_never_interpreted() {
-    let system = system(true, true).await;
-    let visitor = system.visitor().await;
-    add_lockers(&visitor, ["M-1".to_owned(), "M-2".to_owned()]).await;
-    register(&visitor, "ada").await;
+    let (system, visitor) = with_ada_and_lockers(&["M-1", "M-2"]).await;
     assert_eq!(
         visitor.outcome_of("/request", &[("name", "ada")]).await["locker"],
         "M-1"
@@ -420,10 +395,7 @@ async fn an_operator_string_is_stored_literally_never_interpreted() {
 
 #[tokio::test]
 async fn reconcile_reports_each_disagreement_between_the_stores() {
-    let system = system(true, true).await;
-    let visitor = system.visitor().await;
-    add_lockers(&visitor, ["R-1".to_owned(), "R-2".to_owned()]).await;
-    register(&visitor, "ada").await;
+    let (system, visitor) = with_ada_and_lockers(&["R-1", "R-2"]).await;
     visitor.outcome_of("/request", &[("name", "ada")]).await;
     assert_consistent(&visitor).await;
 

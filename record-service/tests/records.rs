@@ -11,28 +11,15 @@ use serde_json::Value;
 use warren_messages::events::records::{Observation, WeatherRecorded};
 use warren_messages::topology::RECORD_SERVICE_RECORDS;
 use warren_messages::{Broker, Envelope, Publisher};
+use warren_testkit::web::{browser, hidden, page, says};
 use warren_testkit::{Management, broker_settings, eventually};
 
-use common::{browser, hidden, nowhere, system, system_with};
+use common::{nowhere, press_record, system, system_with};
 
 /// Searches like the page does; returns the page and its status.
 async fn search(client: &reqwest::Client, base: &str, query: &str) -> (StatusCode, String) {
     let response = client.get(format!("{base}/?{query}")).send().await.unwrap();
     (response.status(), response.text().await.unwrap())
-}
-
-/// Presses Record on a page that shows the weather; returns the redirect.
-async fn press_record(client: &reqwest::Client, base: &str, page: &str) -> reqwest::Response {
-    client
-        .post(format!("{base}/records"))
-        .form(&[
-            ("csrf", hidden(page, "csrf")),
-            ("observation", hidden(page, "observation")),
-            ("sig", hidden(page, "sig")),
-        ])
-        .send()
-        .await
-        .unwrap()
 }
 
 async fn records(base: &str) -> Vec<Value> {
@@ -117,14 +104,7 @@ async fn record_then_list_newest_first_then_delete() {
     let location = recorded.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.starts_with("/records?recorded="));
     // The redirect comes once the record is in the list.
-    let list = client
-        .get(format!("{base}{location}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = page(&client, &format!("{base}{location}")).await;
     assert!(list.contains("Recorded."), "{list}");
     assert!(list.contains("Reykjavík"));
 
@@ -146,18 +126,11 @@ async fn record_then_list_newest_first_then_delete() {
     assert_eq!(all[0]["local_time"], "2026-11-22T19:45");
     assert_eq!(all[0]["region"], "Île-de-France");
 
-    let list = client
-        .get(format!("{base}/records"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = page(&client, &format!("{base}/records")).await;
     let paris_id = all[0]["record_id"].as_str().unwrap();
     let deleted = client
         .post(format!("{base}/records/{paris_id}/delete"))
-        .form(&[("csrf", hidden(&list, "csrf"))])
+        .form(&[("csrf", hidden(&list, "csrf").unwrap())])
         .send()
         .await
         .unwrap();
@@ -202,7 +175,7 @@ async fn record_cannot_publish_incomplete_or_altered_data_and_forms_need_their_t
     let base = system.service.url("");
     let client = browser();
     let (_, page) = search(&client, &base, "city=Reykjavik").await;
-    let csrf = hidden(&page, "csrf");
+    let csrf = hidden(&page, "csrf").unwrap();
 
     // Record before any search: no observation at all.
     let before = client
@@ -211,21 +184,14 @@ async fn record_cannot_publish_incomplete_or_altered_data_and_forms_need_their_t
         .send()
         .await
         .unwrap();
-    assert_eq!(before.status(), StatusCode::BAD_REQUEST);
-    assert!(
-        before
-            .text()
-            .await
-            .unwrap()
-            .contains("search for a city first")
-    );
+    says(before, StatusCode::BAD_REQUEST, "search for a city first").await;
 
     // The shown observation with the temperature changed.
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let mut observation: Observation = serde_json::from_slice(
         &URL_SAFE_NO_PAD
-            .decode(hidden(&page, "observation"))
+            .decode(hidden(&page, "observation").unwrap())
             .unwrap(),
     )
     .unwrap();
@@ -236,26 +202,27 @@ async fn record_cannot_publish_incomplete_or_altered_data_and_forms_need_their_t
         .form(&[
             ("csrf", csrf.as_str()),
             ("observation", altered.as_str()),
-            ("sig", hidden(&page, "sig").as_str()),
+            ("sig", hidden(&page, "sig").unwrap().as_str()),
         ])
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("not what this site showed")
-    );
+    says(
+        response,
+        StatusCode::BAD_REQUEST,
+        "not what this site showed",
+    )
+    .await;
 
     let forged = client
         .post(format!("{base}/records"))
         .form(&[
             ("csrf", "00".repeat(32).as_str()),
-            ("observation", hidden(&page, "observation").as_str()),
-            ("sig", hidden(&page, "sig").as_str()),
+            (
+                "observation",
+                hidden(&page, "observation").unwrap().as_str(),
+            ),
+            ("sig", hidden(&page, "sig").unwrap().as_str()),
         ])
         .send()
         .await

@@ -14,24 +14,9 @@ use warren_testkit::{
     amqp_nodes, broker_settings, eventually, postgres_database, spawn, vhost_with,
 };
 
-use common::{StandIn, browser, hidden, weather_settings};
+use warren_testkit::web::{browser, page};
 
-async fn press_record(client: &reqwest::Client, base: &str, page: &str) -> reqwest::Response {
-    client
-        .post(format!("{base}/records"))
-        .form(&[
-            ("csrf", hidden(page, "csrf")),
-            ("observation", hidden(page, "observation")),
-            ("sig", hidden(page, "sig")),
-        ])
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn page(client: &reqwest::Client, url: String) -> String {
-    client.get(url).send().await.unwrap().text().await.unwrap()
-}
+use common::{StandIn, press_record, weather_settings};
 
 #[tokio::test]
 async fn an_unconfirmed_record_may_have_been_made_and_recording_again_keeps_one() {
@@ -50,14 +35,14 @@ async fn an_unconfirmed_record_may_have_been_made_and_recording_again_keeps_one(
     let base = service.url("");
     let client = browser();
     // A first record opens the connection through the proxy.
-    let paris = page(&client, format!("{base}/?city=Paris&place=2988507")).await;
+    let paris = page(&client, &format!("{base}/?city=Paris&place=2988507")).await;
     assert_eq!(
         press_record(&client, &base, &paris).await.status(),
         StatusCode::SEE_OTHER
     );
 
     proxy.set(Link::Silent);
-    let reykjavik = page(&client, format!("{base}/?city=Reykjavik")).await;
+    let reykjavik = page(&client, &format!("{base}/?city=Reykjavik")).await;
     let response = press_record(&client, &base, &reykjavik).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let text = response.text().await.unwrap();

@@ -20,8 +20,7 @@ async fn the_probe_passes_only_a_successful_answer() {
     let routes = warp::path!("readyz")
         .map(|| StatusCode::OK)
         .or(warp::path!("failing").map(|| StatusCode::SERVICE_UNAVAILABLE));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (listener, port) = warren_testkit::local_listener().await;
     tokio::spawn(warp::serve(routes).incoming(listener).run());
 
     let (ready, failing, missing) = tokio::task::spawn_blocking(move || {
@@ -37,8 +36,6 @@ async fn the_probe_passes_only_a_successful_answer() {
     assert_eq!(failing, Some(1));
     assert_eq!(missing, Some(1));
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let nobody = closed.local_addr().unwrap().port();
-    drop(closed);
+    let nobody = warren_testkit::free_port();
     assert_eq!(probe(nobody, "/readyz"), Some(1));
 }

@@ -1,36 +1,32 @@
-//! A headless Chromium driven over WebDriver (chromedriver, from Debian's `chromium-driver`),
-//! for tests that use the pages as a person would. WebDriver is JSON over HTTP, so this is a
-//! thin client; screenshots go to `target/screenshots/`.
+//! A headless Chromium driven over WebDriver (chromedriver, from Debian's `chromium-driver`)
+//! through `fantoccini`, for tests that use the pages as a person would; screenshots go to
+//! `target/screenshots/`. chromedriver is local and spoken to over plain HTTP, so no TLS.
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
 use tokio::process::{Child, Command};
 
 /// A chromedriver process; dropped, it is killed.
 pub struct Driver {
     child: Child,
-    base: String,
-    client: reqwest::Client,
+    url: String,
 }
 
 /// One browser window.
 pub struct Session {
-    base: String,
-    client: reqwest::Client,
+    client: Client,
     profile: PathBuf,
 }
 
 impl Driver {
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::free_port();
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -40,25 +36,17 @@ impl Driver {
             .unwrap_or_else(|error| {
                 panic!("cannot start chromedriver ({error}); scripts/test installs chromium-driver")
             });
-        let driver = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
-        };
         let ready = crate::eventually(Duration::from_secs(20), || async {
-            driver
-                .client
-                .get(format!("{}/status", driver.base))
-                .send()
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
         })
         .await;
         assert!(ready, "chromedriver did not answer");
-        driver
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
     }
 
     pub async fn session(&self) -> Session {
@@ -75,28 +63,18 @@ impl Driver {
             "--window-size=1000,800".to_owned(),
             format!("--user-data-dir={}", profile.display()),
         ];
-        let capabilities = json!({ "capabilities": { "alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": arguments },
-        }}});
-        let response: Value = self
-            .client
-            .post(format!("{}/session", self.base))
-            .json(&capabilities)
-            .send()
+        let mut capabilities = fantoccini::wd::Capabilities::new();
+        capabilities.insert("browserName".to_owned(), json!("chrome"));
+        capabilities.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({ "binary": "/usr/bin/chromium", "args": arguments }),
+        );
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = response["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no browser session: {response}"));
-        Session {
-            base: format!("{}/session/{id}", self.base),
-            client: self.client.clone(),
-            profile,
-        }
+            .unwrap_or_else(|error| panic!("no browser session: {error}"));
+        Session { client, profile }
     }
 
     pub fn stop(mut self) {
@@ -105,69 +83,41 @@ impl Driver {
 }
 
 impl Session {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response: Value = request.send().await.unwrap().json().await.unwrap();
-        if response["value"].get("error").is_some() {
-            panic!("WebDriver {path}: {}", response["value"]);
-        }
-        response["value"].clone()
-    }
-
     pub async fn open(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
-            .await;
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|error| panic!("WebDriver cannot open {url}: {error}"));
     }
 
-    /// The WebDriver id of the first element matching the CSS `selector`.
-    async fn element(&self, selector: &str) -> String {
-        let element = self
-            .call(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({ "using": "css selector", "value": selector })),
-            )
-            .await;
-        element
-            .as_object()
-            .unwrap()
-            .values()
-            .next()
-            .unwrap()
-            .as_str()
-            .unwrap()
-            .to_owned()
+    /// The first element matching the CSS `selector`.
+    async fn element(&self, selector: &str) -> Element {
+        self.client
+            .find(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|error| panic!("WebDriver finds no {selector}: {error}"))
     }
 
     /// Clicks the first element matching the CSS `selector`.
     pub async fn click(&self, selector: &str) {
-        let id = self.element(selector).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await;
+        self.element(selector)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|error| panic!("WebDriver cannot click {selector}: {error}"));
     }
 
     /// Types `text` into the first element matching `selector`, after clearing it.
     pub async fn fill(&self, selector: &str, text: &str) {
-        let id = self.element(selector).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/clear"),
-            Some(json!({})),
-        )
-        .await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
+        let element = self.element(selector).await;
+        element
+            .clear()
+            .await
+            .unwrap_or_else(|error| panic!("WebDriver cannot clear {selector}: {error}"));
+        element
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|error| panic!("WebDriver cannot type into {selector}: {error}"));
     }
 
     /// The text of the first element matching `selector` ("" if none).
@@ -175,19 +125,17 @@ impl Session {
         let script =
             "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';";
         let value = self
-            .call(
-                reqwest::Method::POST,
-                "/execute/sync",
-                Some(json!({ "script": script, "args": [selector] })),
-            )
-            .await;
+            .client
+            .execute(script, vec![json!(selector)])
+            .await
+            .unwrap_or_else(|error| panic!("WebDriver cannot read {selector}: {error}"));
         value.as_str().unwrap_or_default().to_owned()
     }
 
     /// Waits (up to 20 s) until the first element matching `selector` holds `expected`;
     /// panics with what it holds instead.
     pub async fn shows(&self, selector: &str, expected: &str) {
-        let shown = crate::eventually(std::time::Duration::from_secs(20), || async {
+        let shown = crate::eventually(Duration::from_secs(20), || async {
             self.text(selector).await.contains(expected)
         })
         .await;
@@ -200,23 +148,26 @@ impl Session {
 
     /// Saves a PNG of the window as `target/screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
-        use base64::Engine;
-        let value = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let png = self
+            .client
+            .screenshot()
+            .await
+            .unwrap_or_else(|error| panic!("WebDriver takes no screenshot: {error}"));
         let directory = PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../target/screenshots"
         ));
         std::fs::create_dir_all(&directory).unwrap();
         let path = directory.join(format!("{name}.png"));
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(value.as_str().unwrap())
-            .unwrap();
         std::fs::write(&path, png).unwrap();
         path
     }
 
     pub async fn close(self) {
-        self.call(reqwest::Method::DELETE, "", None).await;
+        self.client
+            .close()
+            .await
+            .unwrap_or_else(|error| panic!("WebDriver cannot close the window: {error}"));
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }

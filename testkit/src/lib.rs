@@ -12,6 +12,7 @@ pub mod browser;
 pub mod chaos;
 pub mod proxy;
 pub mod services;
+pub mod web;
 
 use std::time::Duration;
 
@@ -65,6 +66,24 @@ pub fn broker_settings(user: &str, vhost: &str) -> BrokerSettings {
 pub fn unique_name(prefix: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
     format!("{prefix}_{}", &id[..12])
+}
+
+/// A local TCP port that was free a moment ago, for a process that must be told its port
+/// before it binds it (chromedriver, a service binary) or for a port where nothing listens.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap_or_else(|error| panic!("no free port: {error}"))
+}
+
+/// A listener on a free local port, with that port; kept bound, so nothing can take it first.
+pub async fn local_listener() -> (tokio::net::TcpListener, u16) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|error| panic!("no free port: {error}"));
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
 }
 
 /// The RabbitMQ management API, as the administrator.
@@ -124,29 +143,26 @@ impl Management {
             .unwrap_or_else(|error| panic!("{error}"))
     }
 
-    pub async fn post_json(&self, path: &str, body: &Value) -> Value {
-        let response = self
-            .client
+    /// POSTs `body` as JSON to the first node's API.
+    async fn send_post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
             .post(format!("{}/api/{path}", self.base()))
             .basic_auth(topology::ADMIN_USER, Some(&self.password))
             .json(body)
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Value {
+        let response = self.send_post(path, body).await;
         let status = response.status();
         assert!(status.is_success(), "POST {path}: {status}");
         response.json().await.unwrap()
     }
 
     pub async fn post(&self, path: &str, body: &Value) {
-        let response = self
-            .client
-            .post(format!("{}/api/{path}", self.base()))
-            .basic_auth(topology::ADMIN_USER, Some(&self.password))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        let response = self.send_post(path, body).await;
         let status = response.status();
         assert!(
             status.is_success(),

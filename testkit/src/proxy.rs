@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 /// How the link behaves.
@@ -30,8 +30,7 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Listens on a free local port and forwards every connection to `upstream`.
     pub async fn start(upstream: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let (listener, port) = crate::local_listener().await;
         let (link, watching) = watch::channel(Link::Clear);
         let connections = Arc::new(AtomicU64::new(0));
         let counted = connections.clone();

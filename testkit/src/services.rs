@@ -134,7 +134,7 @@ impl Wiring {
     pub fn launch(&self, service: Service) -> Launch {
         Launch {
             service,
-            environment: self.environment(&service, free_port()),
+            environment: self.environment(&service, crate::free_port()),
             binary: self.bin_dir.join(service.name),
         }
     }
@@ -215,14 +215,6 @@ impl Wiring {
 
 fn expose(secret: &SecretString) -> String {
     secret.expose_secret().to_owned()
-}
-
-/// A local TCP port that was free a moment ago, for the service to bind.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .unwrap_or_else(|error| panic!("no free port: {error}"))
 }
 
 fn generated_secret() -> String {

@@ -10,11 +10,12 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use warren_messages::topology::TALLY_VOTES;
 use warren_testkit::proxy::{FaultProxy, Link};
+use warren_testkit::web::{browser, hidden, says};
 use warren_testkit::{Management, amqp_nodes, eventually};
 
 mod common;
 
-use common::{System, ballot, browser, hidden, send, system, system_with};
+use common::{System, ballot, send, system, system_with};
 
 fn message_ids(messages: &[Value]) -> Vec<String> {
     messages
@@ -72,14 +73,7 @@ async fn the_same_ballot_sent_twice_is_one_message_id_and_an_altered_attempt_is_
         let mut form = ballot.form("a");
         form[2].1 = altered.clone();
         let response = send(&client, &system.vote, &form).await;
-        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{altered}");
-        assert!(
-            response
-                .text()
-                .await
-                .unwrap()
-                .contains("the form was altered")
-        );
+        says(response, StatusCode::FORBIDDEN, "the form was altered").await;
     }
     let stranger = browser();
     let theirs = common::ballot(&stranger, &system.vote).await;
@@ -91,14 +85,12 @@ async fn the_same_ballot_sent_twice_is_one_message_id_and_an_altered_attempt_is_
     );
     // The sent ballot with another choice would be deduplicated: refused, not claimed as sent.
     let changed = send(&client, &system.vote, &ballot.form("b")).await;
-    assert_eq!(changed.status(), StatusCode::CONFLICT);
-    assert!(
-        changed
-            .text()
-            .await
-            .unwrap()
-            .contains("already sent with your vote for Cats")
-    );
+    says(
+        changed,
+        StatusCode::CONFLICT,
+        "already sent with your vote for Cats",
+    )
+    .await;
 
     // Two messages, one message id (the attempt's) and one place in the voter's order;
     // nothing from the refused requests.

@@ -8,10 +8,11 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use warren_service_kit::postgres;
 use warren_testkit::eventually;
+use warren_testkit::web::browser;
 
 mod common;
 
-use common::{ballot, browser, send, system_with};
+use common::{ballot, send, system_with};
 
 #[tokio::test]
 async fn a_voter_alternating_between_skewed_instances_ends_with_their_last_vote() {

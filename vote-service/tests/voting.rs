@@ -3,39 +3,15 @@
 
 use std::time::Duration;
 
-use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use warren_messages::topology::TALLY_VOTES;
+use warren_testkit::web::{browser, page, says};
 use warren_testkit::{Management, eventually};
 
 mod common;
 
-use common::{System, system, system_with};
-
-fn browser() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// Loads the ballot and returns its CSRF token (the voter cookie stays in `client`).
-async fn ballot(client: &Client, system: &System) -> (String, String) {
-    let page = client
-        .get(system.vote.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = "name=\"csrf\" value=\"";
-    let start = page.find(marker).unwrap() + marker.len();
-    let token = page[start..].split('"').next().unwrap().to_owned();
-    (token, page)
-}
+use common::{Ballot, System, ballot, system, system_with};
 
 async fn vote(client: &Client, system: &System, option: &str, token: &str) -> reqwest::Response {
     client
@@ -77,12 +53,7 @@ async fn wait_for_votes(system: &System, expected: &[i64]) {
 #[tokio::test]
 async fn a_vote_appears_in_the_results_and_changing_it_moves_the_count() {
     let system = system(true).await;
-    let empty = reqwest::get(system.vote.url("/results"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let empty = page(&browser(), &system.vote.url("/results")).await;
     assert!(
         empty.contains("No votes yet") && empty.contains("Cats") && empty.contains("Dogs"),
         "{empty}"
@@ -95,26 +66,25 @@ async fn a_vote_appears_in_the_results_and_changing_it_moves_the_count() {
     );
 
     let client = browser();
-    let (token, page) = ballot(&client, &system).await;
-    assert!(page.contains("Cats or dogs?") && page.contains("Processed by container"));
+    let Ballot {
+        csrf: token,
+        page: shown,
+        ..
+    } = ballot(&client, &system.vote).await;
+    assert!(shown.contains("Cats or dogs?") && shown.contains("Processed by container"));
     let response = vote(&client, &system, "a", &token).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     wait_for_votes(&system, &[1, 0]).await;
-    let (_, page) = ballot(&client, &system).await;
+    let shown = ballot(&client, &system.vote).await.page;
     assert!(
-        page.contains("Your vote for <strong>Cats</strong> was recorded"),
-        "{page}"
+        shown.contains("Your vote for <strong>Cats</strong> was recorded"),
+        "{shown}"
     );
 
     let response = vote(&client, &system, "b", &token).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     wait_for_votes(&system, &[0, 1]).await;
-    let summary = reqwest::get(system.vote.url("/results"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let summary = page(&browser(), &system.vote.url("/results")).await;
     assert!(
         summary.contains("1 vote") && summary.contains("100"),
         "{summary}"
@@ -151,7 +121,7 @@ async fn the_live_results_stream_pushes_a_new_tally_when_a_vote_lands() {
     let first = next_event().await;
     assert_eq!(first["total"], 0);
     let client = browser();
-    let (token, _) = ballot(&client, &system).await;
+    let token = ballot(&client, &system.vote).await.csrf;
     assert_eq!(
         vote(&client, &system, "b", &token).await.status(),
         StatusCode::SEE_OTHER
@@ -168,18 +138,16 @@ async fn the_live_results_stream_pushes_a_new_tally_when_a_vote_lands() {
 async fn bad_requests_get_a_clear_4xx_and_publish_nothing() {
     let system = system(false).await;
     let client = browser();
-    let (token, _) = ballot(&client, &system).await;
+    let token = ballot(&client, &system.vote).await.csrf;
     let url = system.vote.url("/vote");
 
     let unknown = vote(&client, &system, "z", &token).await;
-    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
-    assert!(
-        unknown
-            .text()
-            .await
-            .unwrap()
-            .contains("is not an option of this poll")
-    );
+    says(
+        unknown,
+        StatusCode::BAD_REQUEST,
+        "is not an option of this poll",
+    )
+    .await;
 
     let missing = client
         .post(&url)
@@ -191,7 +159,7 @@ async fn bad_requests_get_a_clear_4xx_and_publish_nothing() {
     let forged = vote(&client, &system, "a", &"0".repeat(64)).await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     let stranger = browser(); // another voter's cookie with this voter's token
-    ballot(&stranger, &system).await;
+    ballot(&stranger, &system.vote).await;
     assert_eq!(
         vote(&stranger, &system, "a", &token).await.status(),
         StatusCode::FORBIDDEN
@@ -204,14 +172,12 @@ async fn bad_requests_get_a_clear_4xx_and_publish_nothing() {
         .send()
         .await
         .unwrap();
-    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
-    assert!(
-        foreign
-            .text()
-            .await
-            .unwrap()
-            .contains("only be sent from this site")
-    );
+    says(
+        foreign,
+        StatusCode::FORBIDDEN,
+        "only be sent from this site",
+    )
+    .await;
 
     let oversized = client
         .post(&url)
@@ -260,10 +226,13 @@ async fn with_the_broker_unreachable_a_vote_is_reported_as_not_recorded() {
     })
     .await;
     let client = browser();
-    let (token, _) = ballot(&client, &system).await;
+    let token = ballot(&client, &system.vote).await.csrf;
     let response = vote(&client, &system, "a", &token).await;
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let page = response.text().await.unwrap();
-    assert!(page.contains("your vote was not recorded"), "{page}");
+    says(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "your vote was not recorded",
+    )
+    .await;
     system.vote.stop().await;
 }

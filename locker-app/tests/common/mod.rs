@@ -10,6 +10,7 @@ use serde_json::Value;
 use warren_manifest::{LOCKER_SERVICE, LOCKERS_DB, USER_SERVICE, USERS_DB};
 use warren_messages::topology::{LOCKER_SERVICE_LOCKERS, USER_SERVICE_USERS};
 use warren_testkit::services::{Process, Wiring};
+use warren_testkit::web;
 use warren_testkit::{
     Running, broker_settings, eventually, mongo_database, postgres_database, spawn, vhost_with,
 };
@@ -97,23 +98,10 @@ impl System {
 
     /// A new visitor with a session and its CSRF token.
     pub async fn visitor(&self) -> Visitor {
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let client = web::browser();
         let base = self.app.url("");
-        let page = client
-            .get(format!("{base}/lockers"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let marker = "name=\"csrf\" value=\"";
-        let start = page.find(marker).expect("the page has a form") + marker.len();
-        let token = page[start..].split('"').next().unwrap().to_owned();
+        let page = web::page(&client, &format!("{base}/lockers")).await;
+        let token = web::hidden(&page, "csrf").expect("the page has a form");
         Visitor {
             client,
             base,
@@ -124,24 +112,7 @@ impl System {
 
 /// The hidden fields of the form in `page` that posts to `action`, as a browser sends them.
 pub fn form_fields(page: &str, action: &str) -> Vec<(String, String)> {
-    let start = page
-        .find(&format!("action=\"{action}\""))
-        .unwrap_or_else(|| panic!("no form posts to {action}: {page}"));
-    let form = &page[start..];
-    let form = &form[..form.find("</form>").unwrap()];
-    form.split("<input")
-        .skip(1)
-        .map(|tag| &tag[..tag.find('>').unwrap()])
-        .filter(|tag| tag.contains("type=\"hidden\""))
-        .map(|tag| {
-            let value = |name: &str| {
-                let marker = format!("{name}=\"");
-                let at = tag.find(&marker).unwrap() + marker.len();
-                tag[at..].split('"').next().unwrap().to_owned()
-            };
-            (value("name"), value("value"))
-        })
-        .collect()
+    web::form_fields(page, action).unwrap_or_else(|| panic!("no form posts to {action}: {page}"))
 }
 
 pub struct Visitor {
@@ -151,8 +122,8 @@ pub struct Visitor {
 }
 
 impl Visitor {
-    /// The page at `path`, as text.
-    pub async fn page(&self, path: &str) -> String {
+    /// GETs `path`, which must answer 200 OK.
+    async fn get_ok(&self, path: &str) -> reqwest::Response {
         let response = self
             .client
             .get(format!("{}{path}", self.base))
@@ -160,7 +131,12 @@ impl Visitor {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
-        response.text().await.unwrap()
+        response
+    }
+
+    /// The page at `path`, as text.
+    pub async fn page(&self, path: &str) -> String {
+        self.get_ok(path).await.text().await.unwrap()
     }
 
     /// Posts `fields` to `action`, as they are.
@@ -229,14 +205,7 @@ impl Visitor {
     }
 
     pub async fn get_json(&self, path: &str) -> Value {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{path}");
-        response.json().await.unwrap()
+        self.get_ok(path).await.json().await.unwrap()
     }
 
     pub async fn reconcile(&self) -> Value {

@@ -7,8 +7,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
 const FRAME_METHOD: u8 = 1;
@@ -92,8 +92,7 @@ impl AmqpProxy {
     /// (`amqp://host:port`).
     pub async fn start(node: &str) -> Self {
         let upstream = node.trim_start_matches("amqp://").to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let (listener, port) = warren_testkit::local_listener().await;
         let shared = Arc::new(Shared::default());
         let accepting = shared.clone();
         let task = tokio::spawn(async move {

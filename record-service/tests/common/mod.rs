@@ -77,11 +77,10 @@ impl StandIn {
             })
             .untuple_one()
             .and(search.or(forecast).unify());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
+        let (listener, port) = warren_testkit::local_listener().await;
         let server = warp::serve(routes).incoming(listener).run();
         StandIn {
-            url: format!("http://{address}"),
+            url: format!("http://127.0.0.1:{port}"),
             _task: tokio::spawn(server),
         }
     }
@@ -89,10 +88,7 @@ impl StandIn {
 
 /// A base URL where nothing listens: the provider is down.
 pub fn nowhere() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    drop(listener);
-    format!("http://{address}")
+    format!("http://127.0.0.1:{}", warren_testkit::free_port())
 }
 
 pub fn weather_settings(url: &str, timeout_ms: u64) -> record_service::weather::WeatherSettings {
@@ -135,21 +131,14 @@ pub async fn system() -> System {
     system_with(None).await
 }
 
-/// A client with a session, like a browser.
-pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+/// Presses Record on a page that shows the weather: sends its form as a browser would.
+pub async fn press_record(client: &reqwest::Client, base: &str, page: &str) -> reqwest::Response {
+    let form = warren_testkit::web::form_fields(page, "/records")
+        .unwrap_or_else(|| panic!("no Record button on {page}"));
+    client
+        .post(format!("{base}/records"))
+        .form(&form)
+        .send()
+        .await
         .unwrap()
-}
-
-/// The value of the hidden input `name` in `page`.
-pub fn hidden(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {page}"))
-        + marker.len();
-    page[start..].split('"').next().unwrap().to_owned()
 }

@@ -30,26 +30,6 @@ fn client(jar: Option<Arc<reqwest::cookie::Jar>>) -> reqwest::Client {
         .unwrap_or_else(|error| panic!("cannot build an HTTP client: {error}"))
 }
 
-/// The hidden fields of the page's form that posts to `action`, as a browser would send them.
-pub fn form_fields(page: &str, action: &str) -> Option<Vec<(String, String)>> {
-    let start = page.find(&format!("action=\"{action}\""))?;
-    let form = &page[start..];
-    let form = &form[..form.find("</form>").unwrap_or(form.len())];
-    let attribute = |tag: &str, name: &str| {
-        let marker = format!("{name}=\"");
-        let at = tag.find(&marker)? + marker.len();
-        tag[at..].split('"').next().map(str::to_owned)
-    };
-    Some(
-        form.split("<input")
-            .skip(1)
-            .map(|tag| &tag[..tag.find('>').unwrap_or(tag.len())])
-            .filter(|tag| attribute(tag, "type").as_deref() == Some("hidden"))
-            .filter_map(|tag| Some((attribute(tag, "name")?, attribute(tag, "value")?)))
-            .collect(),
-    )
-}
-
 /// Fetches `page` and posts its form to `action` with `fields` added; None if the form could
 /// not be fetched (that is no attempt: nothing was sent).
 async fn submit(
@@ -67,7 +47,7 @@ async fn submit(
         .text()
         .await
         .ok()?;
-    let mut form = form_fields(&page, action)?;
+    let mut form = crate::web::form_fields(&page, action)?;
     form.extend(
         fields
             .iter()

@@ -3,12 +3,12 @@
 #![allow(clippy::unwrap_used, dead_code)]
 
 use reqwest::Client;
-use reqwest::redirect::Policy;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use vote_service::configuration::Settings;
 use warren_messages::topology::TALLY_VOTES;
 use warren_service_kit::postgres::PostgresSettings;
+use warren_testkit::web::{hidden, page};
 use warren_testkit::{Management, Running, broker_settings, postgres_database, spawn, vhost_with};
 
 pub struct System {
@@ -81,15 +81,6 @@ impl System {
     }
 }
 
-/// A browser: keeps cookies, does not follow redirects.
-pub fn browser() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
-
 /// A ballot as the page gave it: its CSRF token and attempt id.
 #[derive(Debug, Clone)]
 pub struct Ballot {
@@ -115,23 +106,9 @@ impl Ballot {
     }
 }
 
-/// The value of the hidden field `name` in `page`.
-pub fn hidden(page: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page.find(&marker)? + marker.len();
-    page[start..].split('"').next().map(str::to_owned)
-}
-
 /// Loads the ballot from `base` (the voter cookie stays in `client`).
 pub async fn ballot(client: &Client, base: &Running) -> Ballot {
-    let page = client
-        .get(base.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page(client, &base.url("/")).await;
     Ballot {
         csrf: hidden(&page, "csrf").unwrap(),
         attempt: hidden(&page, "attempt").unwrap(),

@@ -19,20 +19,12 @@ struct Service {
     port: u16,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn start(
     name: &'static str,
     vhost: &str,
     database: &warren_service_kit::postgres::PostgresSettings,
 ) -> Service {
-    let port = free_port();
+    let port = warren_testkit::free_port();
     let binary = PathBuf::from(env("WARREN_ROOT"))
         .join("target/release")
         .join(name);
