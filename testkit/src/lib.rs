@@ -379,15 +379,12 @@ impl Management {
                         .then(|| connection["name"].as_str().unwrap().to_owned())
                 });
             if let Some(server_name) = found {
-                let encoded: String = server_name
-                    .bytes()
-                    .map(|byte| match byte {
-                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
-                            (byte as char).to_string()
-                        }
-                        other => format!("%{other:02X}"),
-                    })
-                    .collect();
+                // One path segment: everything but letters, digits and `- . _` escaped.
+                const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+                    .remove(b'-')
+                    .remove(b'.')
+                    .remove(b'_');
+                let encoded = percent_encoding::utf8_percent_encode(&server_name, ESCAPED);
                 self.delete(&format!("connections/{encoded}")).await;
                 return;
             }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use askama::Template;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use warp::filters::BoxedFilter;
@@ -47,20 +48,15 @@ pub fn link(state: &State, request_id: Uuid) -> String {
     )
 }
 
-fn home_of(name: &str) -> String {
-    let encoded: String = url_encode(name);
-    format!("/?name={encoded}")
-}
+/// What a query value keeps as it is: RFC 3986's unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (byte as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+fn home_of(name: &str) -> String {
+    format!("/?name={}", utf8_percent_encode(name, UNRESERVED))
 }
 
 /// The outcome in words.
