@@ -81,6 +81,18 @@ fn unavailable(what: &str, error: &anyhow::Error) -> Rejection {
     Refusal::Unavailable(format!("{what} cannot be read right now; please try again")).reject()
 }
 
+async fn all_users(state: &State) -> Result<Vec<warren_store_users::User>, Rejection> {
+    warren_store_users::users(&state.users)
+        .await
+        .map_err(|error| unavailable("the users", &error))
+}
+
+async fn all_lockers(state: &State) -> Result<Vec<warren_store_lockers::Locker>, Rejection> {
+    warren_store_lockers::all_lockers(&state.lockers)
+        .await
+        .map_err(|error| unavailable("the lockers", &error))
+}
+
 async fn home(lookup: Lookup, session: Session, state: Arc<State>) -> Result<Response, Rejection> {
     let name = lookup.name.unwrap_or_default().trim().to_owned();
     let mut page = Home {
@@ -127,9 +139,7 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(with_state(state.clone()))
         .and_then(|state: Arc<State>| async move {
-            let users = warren_store_users::users(&state.users)
-                .await
-                .map_err(|error| unavailable("the users", &error))?;
+            let users = all_users(&state).await?;
             Ok::<_, Rejection>(html(&UsersPage { users }, StatusCode::OK))
         });
     let lockers = warp::path!("lockers")
@@ -137,9 +147,7 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and(session(SESSION_COOKIE))
         .and(with_state(state.clone()))
         .and_then(|session: Session, state: Arc<State>| async move {
-            let lockers = warren_store_lockers::all_lockers(&state.lockers)
-                .await
-                .map_err(|error| unavailable("the lockers", &error))?;
+            let lockers = all_lockers(&state).await?;
             let free = lockers
                 .iter()
                 .filter(|locker| locker.holder.is_none())
@@ -156,18 +164,14 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(with_state(state.clone()))
         .and_then(|state: Arc<State>| async move {
-            let users = warren_store_users::users(&state.users)
-                .await
-                .map_err(|error| unavailable("the users", &error))?;
+            let users = all_users(&state).await?;
             Ok::<_, Rejection>(warp::reply::json(&users).into_response())
         });
     let api_lockers = warp::path!("api" / "lockers")
         .and(warp::get())
         .and(with_state(state.clone()))
         .and_then(|state: Arc<State>| async move {
-            let lockers = warren_store_lockers::all_lockers(&state.lockers)
-                .await
-                .map_err(|error| unavailable("the lockers", &error))?;
+            let lockers = all_lockers(&state).await?;
             let view: Vec<HashMap<&str, Option<&str>>> = lockers
                 .iter()
                 .map(|locker| {
