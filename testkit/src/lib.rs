@@ -1,11 +1,18 @@
-//! Test support for Warren's integration tests.
+//! Test support for Warren: what its integration tests, the chaos harness and the benchmarks
+//! share. Everything runs against real servers; nothing is mocked.
 //!
 //! `scripts/test` starts a throwaway three-node RabbitMQ cluster, PostgreSQL and the
 //! MongoDB-compatible server and exports where they are. This crate turns that into isolated
 //! pieces per test: a fresh vhost with Warren's topology, a fresh PostgreSQL database, a fresh
-//! MongoDB database, and settings for any service's broker user. It never mocks anything.
+//! MongoDB database, and settings for any service's broker user; it administers the broker
+//! through its management API and stops and restarts its nodes. Around that: the service
+//! binaries as child processes (`services`), the frontends as a client without JavaScript
+//! (`web`) and as a headless browser (`browser`), a TCP fault proxy (`proxy`), and the chaos
+//! harness (`chaos`, run by `warren-chaos`).
 //!
-//! Tests run outside scripts/test fail at once with a message saying so.
+//! It publishes and consumes through `warren-messages`, as a service does; only the
+//! `warren-bench` binary names lapin, to measure bare lapin beside the library. Tests run
+//! outside scripts/test fail at once with a message saying so.
 #![allow(clippy::unwrap_used)]
 
 pub mod browser;
