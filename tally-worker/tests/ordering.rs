@@ -4,19 +4,19 @@
 //! milliseconds.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use deadpool_postgres::Pool;
-use tally_worker::configuration::{DEFAULTS, Settings};
-use tally_worker::startup::{SERVICE, build};
 use uuid::Uuid;
 use warren_messages::events::votes::{OrderedVoteCast, VoteCast};
 use warren_messages::topology::TALLY_VOTES;
 use warren_messages::{Broker, Envelope, Event, Publisher};
 use warren_service_kit::postgres;
-use warren_testkit::{broker_settings, eventually, postgres_database, spawn, vhost_with};
+use warren_testkit::{broker_settings, eventually, postgres_database, vhost_with};
 
 fn vote(voter: Uuid, option: &str) -> VoteCast {
     VoteCast {
@@ -69,10 +69,7 @@ async fn apply<E: Event>(
 async fn the_voters_sequence_decides_before_the_instances_clocks_across_batches() {
     let vhost = vhost_with(&[TALLY_VOTES]).await;
     let database = postgres_database().await;
-    let mut settings: Settings = warren_testkit::settings(DEFAULTS);
-    settings.broker = broker_settings(SERVICE, &vhost);
-    settings.postgres = database.clone();
-    let worker = spawn(build(settings).await.unwrap());
+    let worker = common::worker(&vhost, &database).await;
     let broker = Broker::new(broker_settings("vote-service", &vhost), "ordering-test").unwrap();
     let publisher = Publisher::new(Arc::new(broker));
     let pool = postgres::pool(&database).unwrap();

@@ -2,22 +2,20 @@
 //! nothing and dead-letters nothing. Its own test binary, since it stops the shared server.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tally_worker::configuration::{DEFAULTS, Settings};
-use tally_worker::startup::{SERVICE, build};
 use tokio::time::Instant;
 use uuid::Uuid;
 use warren_messages::events::votes::VoteCast;
 use warren_messages::topology::TALLY_VOTES;
 use warren_messages::{Broker, Envelope, Publisher};
 use warren_service_kit::postgres;
-use warren_testkit::{
-    Management, broker_settings, eventually, postgres_database, spawn, vhost_with,
-};
+use warren_testkit::{Management, broker_settings, eventually, postgres_database, vhost_with};
 
 const VOTES: usize = 3_000;
 const OUTAGE: Duration = Duration::from_secs(20);
@@ -26,10 +24,7 @@ const OUTAGE: Duration = Duration::from_secs(20);
 async fn postgres_stopped_for_twenty_seconds_mid_load_leaves_the_tally_exact() {
     let vhost = vhost_with(&[TALLY_VOTES]).await;
     let database = postgres_database().await;
-    let mut settings: Settings = warren_testkit::settings(DEFAULTS);
-    settings.broker = broker_settings(SERVICE, &vhost);
-    settings.postgres = database.clone();
-    let worker = spawn(build(settings).await.unwrap());
+    let worker = common::worker(&vhost, &database).await;
 
     let publisher = Arc::new(Publisher::new(Arc::new(
         Broker::new(broker_settings("vote-service", &vhost), "outage-test").unwrap(),

@@ -2,6 +2,8 @@
 //! per voter winning, with duplicates, reordering and competing workers.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,17 +11,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use futures::StreamExt;
-use tally_worker::configuration::{DEFAULTS, Settings};
-use tally_worker::startup::{SERVICE, build};
 use uuid::Uuid;
 use warren_messages::events::votes::VoteCast;
 use warren_messages::topology::TALLY_VOTES;
 use warren_messages::{Broker, Envelope, Publisher};
 use warren_service_kit::postgres;
 use warren_service_kit::postgres::PostgresSettings;
-use warren_testkit::{
-    Management, broker_settings, eventually, postgres_database, spawn, vhost_with,
-};
+use warren_testkit::{Management, broker_settings, eventually, postgres_database, vhost_with};
 
 struct Setup {
     vhost: String,
@@ -39,10 +37,7 @@ async fn setup() -> Setup {
 }
 
 async fn worker(setup: &Setup) -> warren_testkit::Running {
-    let mut settings: Settings = warren_testkit::settings(DEFAULTS);
-    settings.broker = broker_settings(SERVICE, &setup.vhost);
-    settings.postgres = setup.database.clone();
-    spawn(build(settings).await.unwrap())
+    common::worker(&setup.vhost, &setup.database).await
 }
 
 fn vote(voter: Uuid, option: &str, at: DateTime<Utc>) -> Envelope<VoteCast> {

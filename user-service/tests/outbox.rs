@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 use serde_json::{Value, json};
-use user_service::configuration::{DEFAULTS, Settings};
 use user_service::outbox::{self, Outgoing};
 use user_service::startup::{SERVICE, build};
 use uuid::Uuid;
@@ -19,24 +18,12 @@ use warren_messages::topology::{
     ConsumerQueue, LOCKER_SERVICE_LOCKERS, LOCKERS, USER_SERVICE_USERS,
 };
 use warren_messages::{Broker, Consumer, ConsumerSettings, Envelope, Handler, Outcome, Publisher};
-use warren_service_kit::postgres;
 use warren_testkit::proxy::{FaultProxy, Link};
-use warren_testkit::{
-    Management, broker_settings, eventually, postgres_database, spawn, vhost_with,
-};
+use warren_testkit::{Management, broker_settings, eventually, spawn, vhost_with};
 
-const WITHIN: Duration = Duration::from_secs(30);
+mod common;
 
-/// user-service's settings on a fresh database and `vhost`, with its schema migrated.
-async fn settings(vhost: &str) -> (Settings, Pool) {
-    let mut settings: Settings = warren_testkit::settings(DEFAULTS);
-    settings.broker = broker_settings(SERVICE, vhost);
-    settings.postgres = postgres_database().await;
-    // Building migrates the database; this instance never runs.
-    drop(build(settings.clone()).await.unwrap());
-    let pool = postgres::pool(&settings.postgres).unwrap();
-    (settings, pool)
-}
+use common::{WITHIN, settings};
 
 fn request(user: &str) -> Envelope<LockerRequested> {
     Envelope::new(
@@ -71,6 +58,24 @@ async fn count(pool: &Pool, table: &str) -> i64 {
 }
 
 /// The message ids waiting in `queue` (left there).
+/// Waits until `depth` messages wait in locker-service's queue (else fails, saying `what` was
+/// not published) and the outbox is empty.
+async fn assert_published(
+    management: &Management,
+    vhost: &str,
+    pool: &Pool,
+    depth: u64,
+    what: &str,
+) {
+    assert!(
+        management
+            .reaches_depth(vhost, LOCKER_SERVICE_LOCKERS.name, depth, WITHIN)
+            .await,
+        "{what}"
+    );
+    assert!(eventually(WITHIN, || async { count(pool, "outbox").await == 0 }).await);
+}
+
 async fn queued_ids(management: &Management, vhost: &str, queue: &ConsumerQueue) -> HashSet<Uuid> {
     let messages = management
         .post_json(
@@ -101,13 +106,14 @@ async fn rows_left_by_a_stopped_instance_are_published_without_new_traffic() {
 
     let running = spawn(build(settings).await.unwrap());
     let management = Management::new();
-    assert!(
-        management
-            .reaches_depth(&vhost, LOCKER_SERVICE_LOCKERS.name, 3, WITHIN)
-            .await,
-        "the rows in the outbox were not published"
-    );
-    assert!(eventually(WITHIN, || async { count(&pool, "outbox").await == 0 }).await);
+    assert_published(
+        &management,
+        &vhost,
+        &pool,
+        3,
+        "the rows in the outbox were not published",
+    )
+    .await;
     let expected: HashSet<Uuid> = messages.iter().map(|message| message.message_id).collect();
     assert_eq!(
         queued_ids(&management, &vhost, &LOCKER_SERVICE_LOCKERS).await,
@@ -206,13 +212,14 @@ async fn a_row_that_can_never_be_published_is_set_aside_and_the_rows_behind_it_g
 
     let running = spawn(build(settings).await.unwrap());
     let management = Management::new();
-    assert!(
-        management
-            .reaches_depth(&vhost, LOCKER_SERVICE_LOCKERS.name, 2, WITHIN)
-            .await,
-        "the rows behind the poison were not published"
-    );
-    assert!(eventually(WITHIN, || async { count(&pool, "outbox").await == 0 }).await);
+    assert_published(
+        &management,
+        &vhost,
+        &pool,
+        2,
+        "the rows behind the poison were not published",
+    )
+    .await;
     let dead = pool
         .get()
         .await
@@ -339,13 +346,14 @@ async fn a_row_the_broker_refuses_for_now_is_kept_and_published_once_it_accepts(
     );
 
     warren_testkit::redeclare(&vhost, &queues).await;
-    assert!(
-        management
-            .reaches_depth(&vhost, LOCKER_SERVICE_LOCKERS.name, 1, WITHIN)
-            .await,
-        "the row was not published once the broker accepted it"
-    );
-    assert!(eventually(WITHIN, || async { count(&pool, "outbox").await == 0 }).await);
+    assert_published(
+        &management,
+        &vhost,
+        &pool,
+        1,
+        "the row was not published once the broker accepted it",
+    )
+    .await;
     running.stop().await;
 }
 

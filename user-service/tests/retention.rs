@@ -3,31 +3,32 @@
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use user_service::configuration::{DEFAULTS, Settings};
-use user_service::startup::{SERVICE, build};
+use user_service::startup::build;
 use uuid::Uuid;
 use warren_messages::events::lockers::{LockerAssigned, LockerReleased};
 use warren_messages::events::users::{LockerWanted, RegistrationRequested, ReleaseWanted};
 use warren_messages::topology::{LOCKER_SERVICE_LOCKERS, USER_SERVICE_USERS};
 use warren_messages::{Broker, Envelope, Event, Publisher, exactly_once};
-use warren_service_kit::postgres;
-use warren_testkit::{
-    Management, broker_settings, eventually, postgres_database, spawn, vhost_with,
-};
+use warren_testkit::{Management, broker_settings, eventually, spawn, vhost_with};
 
-const WITHIN: Duration = Duration::from_secs(30);
+mod common;
 
-async fn settings(vhost: &str) -> (Settings, Pool) {
-    let mut settings: Settings = warren_testkit::settings(DEFAULTS);
-    settings.broker = broker_settings(SERVICE, vhost);
-    settings.postgres = postgres_database().await;
-    // Building migrates the database; this instance never runs.
-    drop(build(settings.clone()).await.unwrap());
-    let pool = postgres::pool(&settings.postgres).unwrap();
-    (settings, pool)
+use common::{WITHIN, settings};
+
+/// Whether the request `request_id` is in the request log.
+async fn requested(pool: &Pool, request_id: Uuid) -> bool {
+    pool.get()
+        .await
+        .unwrap()
+        .query_opt(
+            "SELECT 1 FROM requests WHERE request_id = $1",
+            &[&request_id],
+        )
+        .await
+        .unwrap()
+        .is_some()
 }
 
 async fn claimed(pool: &Pool, message_id: Uuid) -> bool {
@@ -151,18 +152,7 @@ async fn an_outcome_sent_again_after_its_claim_was_pruned_has_no_second_effect()
             code: "A-1".into(),
         },
     );
-    assert!(
-        eventually(WITHIN, || async {
-            pool.get()
-                .await
-                .unwrap()
-                .query_opt("SELECT 1 FROM requests WHERE request_id = $1", &[&wanted])
-                .await
-                .unwrap()
-                .is_some()
-        })
-        .await
-    );
+    assert!(eventually(WITHIN, || requested(&pool, wanted)).await);
     lockers.publish(&assigned).await;
     assert!(
         eventually(WITHIN, || async {
@@ -182,18 +172,7 @@ async fn an_outcome_sent_again_after_its_claim_was_pruned_has_no_second_effect()
         },
     ))
     .await;
-    assert!(
-        eventually(WITHIN, || async {
-            pool.get()
-                .await
-                .unwrap()
-                .query_opt("SELECT 1 FROM requests WHERE request_id = $1", &[&release])
-                .await
-                .unwrap()
-                .is_some()
-        })
-        .await
-    );
+    assert!(eventually(WITHIN, || requested(&pool, release)).await);
     lockers
         .publish(&Envelope::new(
             "locker-service",

@@ -75,6 +75,33 @@ fn decision(verdict: Verdict, writes: Vec<Write>, events: Vec<Forward>) -> Decis
     }
 }
 
+/// Answered at once with `writes`, nothing forwarded.
+fn answered(answer: Answer, writes: Vec<Write>) -> Decision {
+    decision(Verdict::Answered(answer), writes, vec![])
+}
+
+/// ada's request of `kind` from locker-app, under a fresh request id.
+fn ada_asks(kind: RequestKind) -> (Uuid, Command) {
+    let (request, name) = (Uuid::now_v7(), ada());
+    let command = match kind {
+        RequestKind::Register => Command::Register { request, name },
+        RequestKind::Delete => Command::Delete { request, name },
+        RequestKind::Want => Command::Want { request, name },
+        RequestKind::Release => Command::Release { request, name },
+        RequestKind::Compensation => panic!("locker-app never asks for a compensation"),
+    };
+    (request, command)
+}
+
+/// locker-service's release of `code` for ada's `request`.
+fn released(request: Uuid, code: Option<LockerCode>) -> Command {
+    Command::Released {
+        request,
+        user: ada(),
+        code,
+    }
+}
+
 fn copy() -> Decision {
     decision(Verdict::Copy, vec![], vec![])
 }

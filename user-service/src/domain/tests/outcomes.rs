@@ -60,32 +60,25 @@ fn no_locker_is_recorded_and_a_named_held_locker_is_taken_as_the_users() {
             &state(want, user(None, false)),
             &unavailable(Unavailable::NoneFree)
         ),
-        decision(
-            Verdict::Answered(Answer::NoneFree),
-            vec![answer(r, Answer::NoneFree, None)],
-            vec![]
-        )
+        answered(Answer::NoneFree, vec![answer(r, Answer::NoneFree, None)])
     );
-    let holds = Verdict::Answered(Answer::AlreadyHolds);
     let named = unavailable(Unavailable::AlreadyHolds(Some(a1())));
     assert_eq!(
         decide(&state(want, user(None, false)), &named),
-        decision(
-            holds,
+        answered(
+            Answer::AlreadyHolds,
             vec![
                 answer(r, Answer::AlreadyHolds, Some(a1())),
                 set_locker(Some(a1()))
-            ],
-            vec![]
+            ]
         )
     );
     for absent in [None, user(None, true)] {
         assert_eq!(
             decide(&state(want, absent), &named),
-            decision(
-                holds,
-                vec![answer(r, Answer::AlreadyHolds, Some(a1()))],
-                vec![]
+            answered(
+                Answer::AlreadyHolds,
+                vec![answer(r, Answer::AlreadyHolds, Some(a1()))]
             )
         );
     }
@@ -94,7 +87,10 @@ fn no_locker_is_recorded_and_a_named_held_locker_is_taken_as_the_users() {
             &state(want, user(None, false)),
             &unavailable(Unavailable::AlreadyHolds(None))
         ),
-        decision(holds, vec![answer(r, Answer::AlreadyHolds, None)], vec![])
+        answered(
+            Answer::AlreadyHolds,
+            vec![answer(r, Answer::AlreadyHolds, None)]
+        )
     );
     let done = Some((RequestKind::Want, Some(Answer::NoneFree)));
     assert_eq!(decide(&state(done, user(None, false)), &named), copy());
@@ -103,11 +99,7 @@ fn no_locker_is_recorded_and_a_named_held_locker_is_taken_as_the_users() {
 #[test]
 fn a_release_frees_only_the_locker_it_names() {
     let r = Uuid::now_v7();
-    let released = |code| Command::Released {
-        request: r,
-        user: ada(),
-        code,
-    };
+    let released = |code| released(r, code);
     let release_request = pending(RequestKind::Release);
     let a2 = LockerCode::parse("A-2").unwrap();
     assert_eq!(
@@ -115,10 +107,9 @@ fn a_release_frees_only_the_locker_it_names() {
             &state(release_request, user(Some(a1()), false)),
             &released(Some(a1()))
         ),
-        decision(
-            Verdict::Answered(Answer::Released),
-            vec![set_locker(None), answer(r, Answer::Released, Some(a1()))],
-            vec![]
+        answered(
+            Answer::Released,
+            vec![set_locker(None), answer(r, Answer::Released, Some(a1()))]
         )
     );
     // The user's row names another locker (a later assignment): it stays.
@@ -127,10 +118,9 @@ fn a_release_frees_only_the_locker_it_names() {
             &state(release_request, user(Some(a2), false)),
             &released(Some(a1()))
         ),
-        decision(
-            Verdict::Answered(Answer::Released),
-            vec![answer(r, Answer::Released, Some(a1()))],
-            vec![]
+        answered(
+            Answer::Released,
+            vec![answer(r, Answer::Released, Some(a1()))]
         )
     );
     // locker-service says the user held none: whatever the row says is wrong.
@@ -139,19 +129,17 @@ fn a_release_frees_only_the_locker_it_names() {
             &state(release_request, user(Some(a1()), false)),
             &released(None)
         ),
-        decision(
-            Verdict::Answered(Answer::HoldsNone),
-            vec![set_locker(None), answer(r, Answer::HoldsNone, None)],
-            vec![]
+        answered(
+            Answer::HoldsNone,
+            vec![set_locker(None), answer(r, Answer::HoldsNone, None)]
         )
     );
     let compensation = pending(RequestKind::Compensation);
     assert_eq!(
         decide(&state(compensation, None), &released(Some(a1()))),
-        decision(
-            Verdict::Answered(Answer::Released),
-            vec![answer(r, Answer::Released, Some(a1()))],
-            vec![]
+        answered(
+            Answer::Released,
+            vec![answer(r, Answer::Released, Some(a1()))]
         )
     );
     let done = Some((RequestKind::Release, Some(Answer::Released)));
@@ -168,41 +156,33 @@ fn a_release_frees_only_the_locker_it_names() {
 #[test]
 fn the_release_for_a_deletion_removes_the_user_and_answers_that_deletion() {
     let r = Uuid::now_v7();
-    let command = Command::Released {
-        request: r,
-        user: ada(),
-        code: Some(a1()),
-    };
-    let deleted = Verdict::Answered(Answer::Deleted);
+    let command = released(r, Some(a1()));
     let deleting = state(pending(RequestKind::Delete), user(Some(a1()), true));
     assert_eq!(
         decide(&deleting, &command),
-        decision(
-            deleted,
+        answered(
+            Answer::Deleted,
             vec![
                 Write::RemoveUser(ada()),
                 answer(r, Answer::Deleted, Some(a1()))
-            ],
-            vec![]
+            ]
         )
     );
     // The name was registered again since: that user stays, only freed of the named locker.
     let again = state(pending(RequestKind::Delete), user(Some(a1()), false));
     assert_eq!(
         decide(&again, &command),
-        decision(
-            deleted,
-            vec![set_locker(None), answer(r, Answer::Deleted, Some(a1()))],
-            vec![]
+        answered(
+            Answer::Deleted,
+            vec![set_locker(None), answer(r, Answer::Deleted, Some(a1()))]
         )
     );
     let gone = state(pending(RequestKind::Delete), None);
     assert_eq!(
         decide(&gone, &command),
-        decision(
-            deleted,
-            vec![answer(r, Answer::Deleted, Some(a1()))],
-            vec![]
+        answered(
+            Answer::Deleted,
+            vec![answer(r, Answer::Deleted, Some(a1()))]
         )
     );
     let done = Some((RequestKind::Delete, Some(Answer::Deleted)));

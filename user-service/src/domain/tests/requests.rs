@@ -4,31 +4,25 @@ use super::*;
 
 #[test]
 fn registering_adds_a_free_name_and_refuses_a_taken_one() {
-    let r = Uuid::now_v7();
-    let command = Command::Register {
-        request: r,
-        name: ada(),
-    };
+    let (r, command) = ada_asks(RequestKind::Register);
     let registered = Answer::Registered;
     assert_eq!(
         decide(&state(None, None), &command),
-        decision(
-            Verdict::Answered(registered),
+        answered(
+            registered,
             vec![
                 Write::AddUser(ada()),
                 record(r, RequestKind::Register, Some(registered), None)
-            ],
-            vec![]
+            ]
         )
     );
     for existing in [user(None, false), user(None, true)] {
         let taken = Answer::NameTaken;
         assert_eq!(
             decide(&state(None, existing), &command),
-            decision(
-                Verdict::Answered(taken),
-                vec![record(r, RequestKind::Register, Some(taken), None)],
-                vec![]
+            answered(
+                taken,
+                vec![record(r, RequestKind::Register, Some(taken), None)]
             )
         );
     }
@@ -38,19 +32,11 @@ fn registering_adds_a_free_name_and_refuses_a_taken_one() {
 
 #[test]
 fn deleting_asks_for_the_release_first_and_marks_the_user_once() {
-    let r = Uuid::now_v7();
-    let command = Command::Delete {
-        request: r,
-        name: ada(),
-    };
+    let (r, command) = ada_asks(RequestKind::Delete);
     let none = Answer::NoSuchUser;
     assert_eq!(
         decide(&state(None, None), &command),
-        decision(
-            Verdict::Answered(none),
-            vec![record(r, RequestKind::Delete, Some(none), None)],
-            vec![]
-        )
+        answered(none, vec![record(r, RequestKind::Delete, Some(none), None)])
     );
     assert_eq!(
         decide(&state(None, user(Some(a1()), false)), &command),
@@ -77,28 +63,22 @@ fn deleting_asks_for_the_release_first_and_marks_the_user_once() {
 
 #[test]
 fn a_locker_is_asked_for_only_for_a_live_user_who_holds_none() {
-    let r = Uuid::now_v7();
-    let command = Command::Want {
-        request: r,
-        name: ada(),
-    };
+    let (r, command) = ada_asks(RequestKind::Want);
     let kind = RequestKind::Want;
     for absent in [None, user(None, true)] {
         assert_eq!(
             decide(&state(None, absent), &command),
-            decision(
-                Verdict::Answered(Answer::NoSuchUser),
-                vec![record(r, kind, Some(Answer::NoSuchUser), None)],
-                vec![]
+            answered(
+                Answer::NoSuchUser,
+                vec![record(r, kind, Some(Answer::NoSuchUser), None)]
             )
         );
     }
     assert_eq!(
         decide(&state(None, user(Some(a1()), false)), &command),
-        decision(
-            Verdict::Answered(Answer::AlreadyHolds),
-            vec![record(r, kind, Some(Answer::AlreadyHolds), Some(a1()))],
-            vec![]
+        answered(
+            Answer::AlreadyHolds,
+            vec![record(r, kind, Some(Answer::AlreadyHolds), Some(a1()))]
         )
     );
     assert_eq!(
@@ -120,28 +100,22 @@ fn a_locker_is_asked_for_only_for_a_live_user_who_holds_none() {
 
 #[test]
 fn a_release_is_asked_for_only_for_a_live_user_who_holds_one() {
-    let r = Uuid::now_v7();
-    let command = Command::Release {
-        request: r,
-        name: ada(),
-    };
+    let (r, command) = ada_asks(RequestKind::Release);
     let kind = RequestKind::Release;
     for absent in [None, user(Some(a1()), true)] {
         assert_eq!(
             decide(&state(None, absent), &command),
-            decision(
-                Verdict::Answered(Answer::NoSuchUser),
-                vec![record(r, kind, Some(Answer::NoSuchUser), None)],
-                vec![]
+            answered(
+                Answer::NoSuchUser,
+                vec![record(r, kind, Some(Answer::NoSuchUser), None)]
             )
         );
     }
     assert_eq!(
         decide(&state(None, user(None, false)), &command),
-        decision(
-            Verdict::Answered(Answer::HoldsNone),
-            vec![record(r, kind, Some(Answer::HoldsNone), None)],
-            vec![]
+        answered(
+            Answer::HoldsNone,
+            vec![record(r, kind, Some(Answer::HoldsNone), None)]
         )
     );
     assert_eq!(
