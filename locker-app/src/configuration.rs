@@ -1,36 +1,19 @@
-//! locker-app's settings: `configuration/default.toml`, overridden by `WARREN_*` variables.
+//! locker-app's settings: the shared defaults, `configuration/default.toml` over them, then
+//! `WARREN_*` variables (see `warren_service_kit::configuration`).
 
-use secrecy::SecretString;
 use serde::Deserialize;
-use warren_messages::BrokerSettings;
-use warren_service_kit::configuration::{self, HttpSettings};
+use warren_service_kit::configuration::WebSettings;
 use warren_service_kit::mongo::MongoSettings;
 use warren_service_kit::postgres::PostgresSettings;
-use warren_service_kit::telemetry::TelemetrySettings;
 
-/// The committed defaults, embedded so that the binary runs from any directory.
-pub const DEFAULTS: &str = include_str!("../configuration/default.toml");
+warren_service_kit::service_settings!(Sections);
 
+/// locker-app's own sections.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Settings {
-    pub http: HttpSettings,
-    pub telemetry: TelemetrySettings,
-    pub broker: BrokerSettings,
+pub struct Sections {
+    /// user-service's database, read only.
     pub postgres: PostgresSettings,
+    /// locker-service's database, read only.
     pub mongo: MongoSettings,
     pub web: WebSettings,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebSettings {
-    pub csrf_secret: SecretString,
-    pub max_body_bytes: u64,
-}
-
-impl Settings {
-    /// The defaults overridden by the process environment; a bad value names its key.
-    pub fn load() -> anyhow::Result<Self> {
-        configuration::load(DEFAULTS)
-    }
 }

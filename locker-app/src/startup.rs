@@ -2,13 +2,9 @@
 
 use std::sync::Arc;
 
-use warren_messages::{Broker, Publisher};
+use warren_messages::Publisher;
 use warren_service_kit::web::{Attempts, Csrf};
-use warren_service_kit::{
-    Application, mongo,
-    ops::{self, Readiness},
-    postgres,
-};
+use warren_service_kit::{Application, Startup};
 
 use crate::configuration::Settings;
 use crate::routes::{self, State};
@@ -18,26 +14,18 @@ pub const SERVICE: &str = "locker-app";
 
 /// Connects what it needs lazily and binds the HTTP listener (port 0 picks a free one).
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-    ops::install_metrics();
-    let broker = Arc::new(Broker::new(settings.broker.clone(), SERVICE)?);
-    let users = postgres::pool(&settings.postgres)?;
-    let lockers = mongo::database(&settings.mongo, SERVICE).await?;
-    let readiness = Readiness::new()
-        .with_postgres(users.clone())
-        .with_mongo(lockers.clone());
+    let mut start = Startup::new(SERVICE, &settings)?;
+    let users = start.postgres(&settings.postgres)?;
+    let lockers = start.mongo(&settings.mongo).await?;
     let csrf = Csrf::from_settings(&settings.web.csrf_secret, "warren-lockers");
     let state = Arc::new(State {
         users,
         lockers,
-        publisher: Publisher::new(broker.clone()),
+        publisher: Publisher::new(start.broker()),
         attempts: Attempts::new(csrf.with_purpose("warren-locker-attempt")),
         csrf,
         links: Csrf::from_settings(&settings.web.csrf_secret, "warren-locker-request"),
         max_body_bytes: settings.web.max_body_bytes,
     });
-    Ok(
-        Application::bind(SERVICE, &settings.http, broker, readiness)
-            .await?
-            .with_routes(routes::routes(state)),
-    )
+    Ok(start.bind().await?.with_routes(routes::routes(state)))
 }

@@ -1,26 +1,15 @@
-//! locker-service's settings: `configuration/default.toml`, overridden by `WARREN_*` variables.
+//! locker-service's settings: the shared defaults, `configuration/default.toml` over them, then
+//! `WARREN_*` variables (see `warren_service_kit::configuration`).
 
 use serde::Deserialize;
-use warren_messages::{BrokerSettings, ConsumerSettings};
-use warren_service_kit::configuration::{self, HttpSettings};
+use warren_messages::ConsumerSettings;
 use warren_service_kit::mongo::MongoSettings;
-use warren_service_kit::telemetry::TelemetrySettings;
 
-/// The committed defaults, embedded so that the binary runs from any directory.
-pub const DEFAULTS: &str = include_str!("../configuration/default.toml");
+warren_service_kit::service_settings!(Sections);
 
+/// locker-service's own sections.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Settings {
-    pub http: HttpSettings,
-    pub telemetry: TelemetrySettings,
-    pub broker: BrokerSettings,
+pub struct Sections {
     pub mongo: MongoSettings,
     pub consumer: ConsumerSettings,
-}
-
-impl Settings {
-    /// The defaults overridden by the process environment; a bad value names its key.
-    pub fn load() -> anyhow::Result<Self> {
-        configuration::load(DEFAULTS)
-    }
 }

@@ -1,14 +1,9 @@
 //! Builds locker-service from its settings: its indexes, its consumer (which publishes every
 //! outcome on a connection of its own) and its operational endpoints.
 
-use std::sync::Arc;
-
+use warren_messages::Publisher;
 use warren_messages::topology::LOCKER_SERVICE_LOCKERS;
-use warren_messages::{Broker, Consumer, Publisher};
-use warren_service_kit::{
-    Application, mongo,
-    ops::{self, Readiness},
-};
+use warren_service_kit::{Application, Startup};
 
 use crate::configuration::Settings;
 use crate::consumers::lockers::LockerDesk;
@@ -22,36 +17,18 @@ pub const PUBLISHER_CONNECTION: &str = "locker-service publisher";
 
 /// Creates the lockers' indexes, then binds the HTTP listener and prepares the consumer.
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-    ops::install_metrics();
-    let broker = Arc::new(Broker::new(settings.broker.clone(), SERVICE)?);
-    // Publishing has a connection of its own: the broker blocks a connection that publishes
-    // during a resource alarm (and TCP backpressure stalls it), and the consumer's acks must not
-    // wait behind it.
-    let publishing = Arc::new(Broker::new(settings.broker.clone(), PUBLISHER_CONNECTION)?);
-    let database = mongo::database(&settings.mongo, SERVICE).await?;
+    let mut start = Startup::new(SERVICE, &settings)?;
+    let publishing = start.publishing_connection(PUBLISHER_CONNECTION)?;
+    let database = start.mongo(&settings.mongo).await?;
     store::prepare(&database).await?;
-    let readiness = Readiness::new()
-        .with_mongo(database.clone())
-        .with_check("publisher", {
-            let publishing = publishing.clone();
-            move || {
-                let publishing = publishing.clone();
-                async move { Ok(publishing.ping().await?) }
-            }
-        });
-    let consumer = Consumer::new(
-        broker.clone(),
+    let consumer = start.consumer(
         LOCKER_SERVICE_LOCKERS,
         LockerDesk::new(database, Publisher::new(publishing.clone())),
-        settings.consumer.clone(),
+        &settings.consumer,
     );
-    Ok(
-        Application::bind(SERVICE, &settings.http, broker, readiness)
-            .await?
-            .with_task(move |stopping| async move {
-                consumer.run(stopping.wait()).await;
-                // The consumer has stopped, so nothing publishes any more.
-                publishing.close().await;
-            }),
-    )
+    Ok(start.bind().await?.with_task(move |stopping| async move {
+        consumer.run(stopping.wait()).await;
+        // The consumer has stopped, so nothing publishes any more.
+        publishing.close().await;
+    }))
 }

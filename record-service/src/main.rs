@@ -1,11 +1,6 @@
-use record_service::configuration::Settings;
-use record_service::startup::{SERVICE, build};
-use warren_service_kit::{shutdown, telemetry};
+//! The record-service binary: its settings, then `startup::build`, served until SIGTERM.
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let settings = Settings::load()?;
-    telemetry::init(SERVICE, &settings.telemetry);
-    let application = build(settings).await?;
-    application.run_until_stopped(shutdown::signal()).await
+fn main() -> anyhow::Result<()> {
+    use record_service::{configuration::DEFAULTS, startup};
+    warren_service_kit::run(startup::SERVICE, DEFAULTS, startup::build)
 }

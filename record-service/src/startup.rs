@@ -4,15 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use warren_messages::Publisher;
 use warren_messages::exactly_once::{self, Retention};
 use warren_messages::topology::RECORD_SERVICE_RECORDS;
-use warren_messages::{Broker, Consumer, Publisher};
 use warren_service_kit::web::Csrf;
-use warren_service_kit::{
-    Application,
-    ops::{self, Readiness},
-    postgres,
-};
+use warren_service_kit::{Application, Startup, postgres};
 
 use crate::configuration::Settings;
 use crate::consumers::records::RecordProjection;
@@ -24,38 +20,34 @@ pub const SERVICE: &str = "record-service";
 
 /// Migrates the records database, then binds the HTTP listener and prepares the consumer.
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-    ops::install_metrics();
-    let broker = Arc::new(Broker::new(settings.broker.clone(), SERVICE)?);
-    let pool = postgres::pool(&settings.postgres)?;
+    let mut start = Startup::new(SERVICE, &settings)?;
+    let pool = start.postgres(&settings.postgres)?;
     postgres::migrate(&pool, migrations()).await?;
-    let readiness = Readiness::new().with_postgres(pool.clone());
-    let consumer = Consumer::new(
-        broker.clone(),
+    let consumer = start.consumer(
         RECORD_SERVICE_RECORDS,
         RecordProjection::new(pool.clone()),
-        settings.consumer.clone(),
+        &settings.consumer,
     );
     let retained = pool.clone();
     let state = Arc::new(State {
         pool,
-        publisher: Publisher::new(broker.clone()),
+        publisher: Publisher::new(start.broker()),
         weather: WeatherClient::new(settings.weather.clone())?,
         csrf: Csrf::from_settings(&settings.web.csrf_secret, "warren-records"),
         seals: Csrf::from_settings(&settings.web.csrf_secret, "warren-record-observation"),
         max_body_bytes: settings.web.max_body_bytes,
         settle: Duration::from_millis(settings.web.settle_ms),
     });
-    Ok(
-        Application::bind(SERVICE, &settings.http, broker, readiness)
-            .await?
-            .with_routes(routes::routes(state))
-            .with_task(move |stopping| consumer.run(stopping.wait()))
-            // Records are inserted once by their id and deletions are remembered, so an event
-            // that arrives after its claim was pruned has no second effect.
-            .with_task(move |stopping| {
-                exactly_once::keep_pruned(retained, Retention::default(), stopping.wait())
-            }),
-    )
+    Ok(start
+        .bind()
+        .await?
+        .with_routes(routes::routes(state))
+        .with_task(move |stopping| consumer.run(stopping.wait()))
+        // Records are inserted once by their id and deletions are remembered, so an event
+        // that arrives after its claim was pruned has no second effect.
+        .with_task(move |stopping| {
+            exactly_once::keep_pruned(retained, Retention::default(), stopping.wait())
+        }))
 }
 
 /// The records read model's schema, which this service's projection owns as its only writer.

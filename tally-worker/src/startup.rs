@@ -1,16 +1,9 @@
 //! Builds tally-worker from its settings: the vote consumer, the pruning of applied message ids
 //! and its operational endpoints.
 
-use std::sync::Arc;
-
 use warren_messages::exactly_once::{self, Retention};
 use warren_messages::topology::TALLY_VOTES;
-use warren_messages::{Broker, Consumer};
-use warren_service_kit::{
-    Application,
-    ops::{self, Readiness},
-    postgres,
-};
+use warren_service_kit::{Application, Startup, postgres};
 
 use crate::configuration::Settings;
 use crate::consumers::votes::VoteProjection;
@@ -20,28 +13,24 @@ pub const SERVICE: &str = "tally-worker";
 
 /// Migrates the votes database, then binds the HTTP listener and prepares the consumer.
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-    ops::install_metrics();
-    let broker = Arc::new(Broker::new(settings.broker.clone(), SERVICE)?);
-    let pool = postgres::pool(&settings.postgres)?;
+    let mut start = Startup::new(SERVICE, &settings)?;
+    let pool = start.postgres(&settings.postgres)?;
     postgres::migrate(&pool, migrations()).await?;
-    let readiness = Readiness::new().with_postgres(pool.clone());
-    let consumer = Consumer::new(
-        broker.clone(),
+    let consumer = start.consumer(
         TALLY_VOTES,
         VoteProjection::new(pool.clone()),
-        settings.consumer.clone(),
+        &settings.consumer,
     );
-    Ok(
-        Application::bind(SERVICE, &settings.http, broker, readiness)
-            .await?
-            .with_task(move |stopping| consumer.run(stopping.wait()))
-            // The counted vote is idempotent by its state (a vote never moves backwards), so a
-            // vote that arrives after its claim was pruned (past the seven-day horizon) leaves
-            // the tally as it was; only the voter's `applied_votes` would count it again.
-            .with_task(move |stopping| {
-                exactly_once::keep_pruned(pool, Retention::default(), stopping.wait())
-            }),
-    )
+    Ok(start
+        .bind()
+        .await?
+        .with_task(move |stopping| consumer.run(stopping.wait()))
+        // The counted vote is idempotent by its state (a vote never moves backwards), so a
+        // vote that arrives after its claim was pruned (past the seven-day horizon) leaves
+        // the tally as it was; only the voter's `applied_votes` would count it again.
+        .with_task(move |stopping| {
+            exactly_once::keep_pruned(pool, Retention::default(), stopping.wait())
+        }))
 }
 
 /// The votes read model's schema, which this service owns as its only writer.

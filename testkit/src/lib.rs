@@ -305,10 +305,10 @@ pub async fn restart_node(number: usize) {
     infra(&format!("rabbit_restart_node {number}")).await;
 }
 
-/// A service's settings from its committed defaults, listening on a free port.
-pub fn settings<T: serde::de::DeserializeOwned>(defaults: &str) -> T {
+/// A service's settings from the shared defaults and its own, listening on a free port.
+pub fn settings<T: serde::de::DeserializeOwned>(defaults: &str) -> warren_service_kit::Settings<T> {
     let port = [("WARREN_HTTP__PORT".to_owned(), "0".to_owned())];
-    warren_service_kit::configuration::load_from(defaults, port).unwrap()
+    warren_service_kit::Settings::load_from(defaults, port).unwrap()
 }
 
 /// A service running in the background of a test.

@@ -4,13 +4,9 @@
 use std::sync::Arc;
 
 use tokio::sync::Notify;
+use warren_messages::exactly_once;
 use warren_messages::topology::USER_SERVICE_USERS;
-use warren_messages::{Broker, Consumer, exactly_once};
-use warren_service_kit::{
-    Application,
-    ops::{self, Readiness},
-    postgres,
-};
+use warren_service_kit::{Application, Startup, postgres};
 
 use crate::configuration::Settings;
 use crate::consumers::users::UserDesk;
@@ -25,38 +21,24 @@ pub const PUBLISHER_CONNECTION: &str = "user-service publisher";
 /// Migrates the users database, then binds the HTTP listener and prepares the consumer, the
 /// outbox relay and the pruning task.
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-    ops::install_metrics();
-    let broker = Arc::new(Broker::new(settings.broker.clone(), SERVICE)?);
-    // Publishing has a connection of its own: the broker blocks a connection that publishes
-    // during a resource alarm, and the consumer's acks must not wait behind it.
-    let publishing = Arc::new(Broker::new(settings.broker.clone(), PUBLISHER_CONNECTION)?);
-    let pool = postgres::pool(&settings.postgres)?;
+    let mut start = Startup::new(SERVICE, &settings)?;
+    let publishing = start.publishing_connection(PUBLISHER_CONNECTION)?;
+    let pool = start.postgres(&settings.postgres)?;
     postgres::migrate(&pool, migrations()).await?;
-    let readiness = Readiness::new()
-        .with_postgres(pool.clone())
-        .with_check("publisher", {
-            let publishing = publishing.clone();
-            move || {
-                let publishing = publishing.clone();
-                async move { Ok(publishing.ping().await?) }
-            }
-        });
     let staged = Arc::new(Notify::new());
-    let consumer = Consumer::new(
-        broker.clone(),
+    let consumer = start.consumer(
         USER_SERVICE_USERS,
         UserDesk::new(pool.clone(), staged.clone()),
-        settings.consumer.clone(),
+        &settings.consumer,
     );
     let relay = Relay::new(pool.clone(), publishing, settings.outbox.clone(), staged);
     let retention = settings.applied_messages.clone();
-    Ok(
-        Application::bind(SERVICE, &settings.http, broker, readiness)
-            .await?
-            .with_task(move |stopping| consumer.run(stopping.wait()))
-            .with_task(move |stopping| relay.run(stopping.wait()))
-            .with_task(move |stopping| exactly_once::keep_pruned(pool, retention, stopping.wait())),
-    )
+    Ok(start
+        .bind()
+        .await?
+        .with_task(move |stopping| consumer.run(stopping.wait()))
+        .with_task(move |stopping| relay.run(stopping.wait()))
+        .with_task(move |stopping| exactly_once::keep_pruned(pool, retention, stopping.wait())))
 }
 
 /// The users read model's schema, which this service owns as its only writer.

@@ -1,20 +1,15 @@
-//! vote-service's settings: `configuration/default.toml`, overridden by `WARREN_*` variables.
+//! vote-service's settings: the shared defaults, `configuration/default.toml` over them, then
+//! `WARREN_*` variables (see `warren_service_kit::configuration`).
 
 use secrecy::SecretString;
 use serde::Deserialize;
-use warren_messages::BrokerSettings;
-use warren_service_kit::configuration::{self, HttpSettings};
 use warren_service_kit::postgres::PostgresSettings;
-use warren_service_kit::telemetry::TelemetrySettings;
 
-/// The committed defaults, embedded so that the binary runs from any directory.
-pub const DEFAULTS: &str = include_str!("../configuration/default.toml");
+warren_service_kit::service_settings!(Sections);
 
+/// vote-service's own sections.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Settings {
-    pub http: HttpSettings,
-    pub telemetry: TelemetrySettings,
-    pub broker: BrokerSettings,
+pub struct Sections {
     pub postgres: PostgresSettings,
     pub poll: PollSettings,
     pub web: WebSettings,
@@ -30,6 +25,8 @@ pub struct PollSettings {
     pub options: Vec<String>,
 }
 
+/// The forms' settings (`warren_service_kit::configuration::WebSettings`) and how often the
+/// tally is read for the live results.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebSettings {
@@ -45,11 +42,4 @@ pub struct WebSettings {
 #[serde(deny_unknown_fields)]
 pub struct ClockSettings {
     pub offset_ms: i64,
-}
-
-impl Settings {
-    /// The defaults overridden by the process environment; a bad value names its key.
-    pub fn load() -> anyhow::Result<Self> {
-        configuration::load(DEFAULTS)
-    }
 }

@@ -3,12 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use warren_messages::{Broker, Publisher};
-use warren_service_kit::{
-    Application,
-    ops::{self, Readiness},
-    postgres,
-};
+use warren_messages::Publisher;
+use warren_service_kit::{Application, Startup};
 
 use crate::clock::Clock;
 use crate::configuration::Settings;
@@ -21,21 +17,20 @@ use warren_service_kit::web::{Attempts, Csrf};
 pub const SERVICE: &str = "vote-service";
 
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-    ops::install_metrics();
+    let mut start = Startup::new(SERVICE, &settings)?;
     let poll = Arc::new(Poll::new(
         &settings.poll.id,
         &settings.poll.question,
         &settings.poll.options,
     )?);
-    let broker = Arc::new(Broker::new(settings.broker.clone(), SERVICE)?);
-    let pool = postgres::pool(&settings.postgres)?;
+    let pool = start.postgres(&settings.postgres)?;
     let csrf = Csrf::from_settings(&settings.web.csrf_secret, "warren-vote");
     let attempts = Attempts::new(csrf.with_purpose("warren-vote-attempt"));
     let voter_log = csrf.with_purpose("warren-vote-log");
     let (sender, live) = live::channel();
     let state = Arc::new(State {
         poll: poll.clone(),
-        publisher: Publisher::new(broker.clone()),
+        publisher: Publisher::new(start.broker()),
         pool: pool.clone(),
         csrf,
         attempts,
@@ -46,14 +41,9 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         max_body_bytes: settings.web.max_body_bytes,
     });
     let every = Duration::from_millis(settings.web.results_refresh_ms);
-    let refresher_pool = pool.clone();
-    Ok(Application::bind(
-        SERVICE,
-        &settings.http,
-        broker,
-        Readiness::new().with_postgres(pool),
-    )
-    .await?
-    .with_routes(routes::routes(state))
-    .with_task(move |stopping| live::refresh(refresher_pool, poll, every, sender, stopping)))
+    Ok(start
+        .bind()
+        .await?
+        .with_routes(routes::routes(state))
+        .with_task(move |stopping| live::refresh(pool, poll, every, sender, stopping)))
 }
