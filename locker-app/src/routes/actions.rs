@@ -74,6 +74,8 @@ impl Action {
 /// A form as it was sent: what it asked for, to offer it again when its outcome is unknown.
 struct Sent {
     session: Uuid,
+    /// The form's attempt id: the request id.
+    request_id: Uuid,
     csrf: String,
     action: String,
     what: String,
@@ -92,14 +94,10 @@ struct Unconfirmed {
     fields: Vec<(&'static str, String)>,
 }
 
-/// Publishes `payload` as request `request_id` and redirects to its status page once it is
+/// Publishes `payload` as the request `sent` and redirects to its status page once it is
 /// confirmed.
-async fn send<E: Event>(
-    state: &State,
-    request_id: Uuid,
-    payload: E,
-    sent: Sent,
-) -> Result<Response, Rejection> {
+async fn send<E: Event>(state: &State, payload: E, sent: Sent) -> Result<Response, Rejection> {
+    let request_id = sent.request_id;
     let mut envelope = Envelope::new(SERVICE, payload);
     envelope.message_id = request_id;
     envelope.correlation_id = request_id;
@@ -133,6 +131,11 @@ async fn send<E: Event>(
     }
 }
 
+/// A field the form got wrong.
+fn bad(error: String) -> Rejection {
+    Refusal::BadRequest(error).reject()
+}
+
 /// The session and request id of a sent form, checked.
 fn sent_form(
     state: &State,
@@ -157,33 +160,20 @@ async fn user_action(
     state: Arc<State>,
 ) -> Result<Response, Rejection> {
     let (session, request_id) = sent_form(&state, cookie, &form.csrf, &form.attempt)?;
-    let name = UserName::parse(form.name.unwrap_or_default().trim())
-        .map_err(|error| Refusal::BadRequest(error).reject())?;
-    let name = String::from(name);
+    let name = String::from(UserName::parse(form.name.unwrap_or_default().trim()).map_err(bad)?);
     let sent = Sent {
         session,
+        request_id,
         csrf: form.csrf.unwrap_or_default(),
         action: format!("/{}", action.path()),
         what: action.describe(&name),
         fields: vec![("name", name.clone())],
     };
     match action {
-        Action::Register => {
-            let payload = RegistrationRequested { request_id, name };
-            send(&state, request_id, payload, sent).await
-        }
-        Action::Delete => {
-            let payload = DeletionRequested { request_id, name };
-            send(&state, request_id, payload, sent).await
-        }
-        Action::Request => {
-            let payload = LockerWanted { request_id, name };
-            send(&state, request_id, payload, sent).await
-        }
-        Action::Release => {
-            let payload = ReleaseWanted { request_id, name };
-            send(&state, request_id, payload, sent).await
-        }
+        Action::Register => send(&state, RegistrationRequested { request_id, name }, sent).await,
+        Action::Delete => send(&state, DeletionRequested { request_id, name }, sent).await,
+        Action::Request => send(&state, LockerWanted { request_id, name }, sent).await,
+        Action::Release => send(&state, ReleaseWanted { request_id, name }, sent).await,
     }
 }
 
@@ -193,13 +183,13 @@ async fn add_locker(
     state: Arc<State>,
 ) -> Result<Response, Rejection> {
     let (session, request_id) = sent_form(&state, cookie, &form.csrf, &form.attempt)?;
-    let code = LockerCode::parse(form.code.unwrap_or_default().trim().to_uppercase())
-        .map_err(|error| Refusal::BadRequest(error).reject())?;
-    let location = Location::parse(form.location.unwrap_or_default().trim())
-        .map_err(|error| Refusal::BadRequest(error).reject())?;
+    let code =
+        LockerCode::parse(form.code.unwrap_or_default().trim().to_uppercase()).map_err(bad)?;
+    let location = Location::parse(form.location.unwrap_or_default().trim()).map_err(bad)?;
     let (code, location) = (String::from(code), String::from(location));
     let sent = Sent {
         session,
+        request_id,
         csrf: form.csrf.unwrap_or_default(),
         action: "/lockers".to_owned(),
         what: format!("the addition of locker {code} ({location})"),
@@ -207,7 +197,6 @@ async fn add_locker(
     };
     send(
         &state,
-        request_id,
         LockerAddRequested {
             request_id,
             code,

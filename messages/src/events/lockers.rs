@@ -12,13 +12,12 @@ pub struct LockerAddRequested {
 }
 event!(LockerAddRequested, "locker.add-requested", LOCKERS);
 
-/// An existing user without a locker wants one (from user-service).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockerRequested {
-    pub request_id: Uuid,
-    pub user: String,
-}
-event!(LockerRequested, "locker.requested", LOCKERS);
+user_request!(
+    /// An existing user without a locker wants one (from user-service).
+    LockerRequested { user },
+    "locker.requested",
+    LOCKERS
+);
 
 /// Outcome: `code` is now held by `user`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,13 +60,12 @@ pub struct LockerUnavailable {
 }
 event!(LockerUnavailable, "locker.unavailable", LOCKERS);
 
-/// The user's locker is to be released (from user-service: a release or a user's deletion).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockerReleaseRequested {
-    pub request_id: Uuid,
-    pub user: String,
-}
-event!(LockerReleaseRequested, "locker.release-requested", LOCKERS);
+user_request!(
+    /// The user's locker is to be released (from user-service: a release or a user's deletion).
+    LockerReleaseRequested { user },
+    "locker.release-requested",
+    LOCKERS
+);
 
 /// Outcome: the user holds no locker now; `code` is the one freed, None if they held none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,20 @@ macro_rules! event {
     };
 }
 
+/// A request that names one user: its request id and the user, under the field name given.
+macro_rules! user_request {
+    ($(#[$meta:meta])* $name:ident { $field:ident }, $type:literal, $exchange:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        pub struct $name {
+            pub request_id: uuid::Uuid,
+            pub $field: String,
+        }
+
+        event!($name, $type, $exchange);
+    };
+}
+
 pub mod lockers;
 pub mod names;
 pub mod records;

@@ -94,16 +94,19 @@ fn check_user_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `text` is there and at most `max` characters long; `what` names it in the answer.
+fn present_within(text: &str, what: &str, max: usize) -> Result<(), String> {
+    if text.is_empty() {
+        return Err(format!("{what} is required"));
+    }
+    if text.chars().count() > max {
+        return Err(format!("{what} has at most {max} characters"));
+    }
+    Ok(())
+}
+
 fn check_locker_code(code: &str) -> Result<(), String> {
-    if code.is_empty() {
-        return Err("a locker code is required".into());
-    }
-    if code.chars().count() > LockerCode::MAX_CHARS {
-        return Err(format!(
-            "a locker code has at most {} characters",
-            LockerCode::MAX_CHARS
-        ));
-    }
+    present_within(code, "a locker code", LockerCode::MAX_CHARS)?;
     if let Some(bad) = code
         .chars()
         .find(|c| !(c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '-'))
@@ -116,15 +119,7 @@ fn check_locker_code(code: &str) -> Result<(), String> {
 }
 
 fn check_location(location: &str) -> Result<(), String> {
-    if location.is_empty() {
-        return Err("a location is required".into());
-    }
-    if location.chars().count() > Location::MAX_CHARS {
-        return Err(format!(
-            "a location has at most {} characters",
-            Location::MAX_CHARS
-        ));
-    }
+    present_within(location, "a location", Location::MAX_CHARS)?;
     if location.chars().any(char::is_control) {
         return Err("a location cannot hold control characters".into());
     }
