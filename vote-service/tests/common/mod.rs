@@ -1,19 +1,32 @@
-//! The voting app as the tests run it: vote-service and tally-worker on a fresh vhost and
-//! database of the test cluster.
+//! The voting app as the tests run it: vote-service (in process) and tally-worker (its binary,
+//! as a child process) on a fresh vhost and database of the test cluster.
 #![allow(clippy::unwrap_used, dead_code)]
 
 use reqwest::Client;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use vote_service::configuration::Settings;
+use warren_manifest::{TALLY_WORKER, VOTES_DB};
 use warren_messages::topology::TALLY_VOTES;
 use warren_service_kit::postgres::PostgresSettings;
+use warren_testkit::services::{Process, Wiring};
 use warren_testkit::web::{hidden, page};
 use warren_testkit::{Management, Running, broker_settings, postgres_database, spawn, vhost_with};
 
+/// tally-worker, started from its binary.
+pub struct Worker(Process);
+
+impl Worker {
+    /// Stops it as SIGTERM does, and waits until it has finished its work in flight.
+    pub async fn stop(mut self) {
+        let status = self.0.stop().await;
+        assert!(status.success(), "tally-worker exited with {status}");
+    }
+}
+
 pub struct System {
     pub vote: Running,
-    pub worker: Option<Running>,
+    pub worker: Option<Worker>,
     pub vhost: String,
     pub database: PostgresSettings,
     /// vote-service's settings, to start more instances of it.
@@ -29,11 +42,8 @@ pub async fn system_with(with_worker: bool, configure: impl FnOnce(&mut Settings
     let vhost = vhost_with(&[TALLY_VOTES]).await;
     let database = postgres_database().await;
     // tally-worker owns the schema: it migrates even when it is not left running.
-    let mut worker_settings: tally_worker::configuration::Settings =
-        warren_testkit::settings(tally_worker::configuration::DEFAULTS);
-    worker_settings.broker = broker_settings("tally-worker", &vhost);
-    worker_settings.postgres = database.clone();
-    let worker = spawn(tally_worker::startup::build(worker_settings).await.unwrap());
+    let wiring = Wiring::new(vhost.clone()).with_postgres(VOTES_DB, database.clone());
+    let worker = Worker(wiring.start(TALLY_WORKER).await);
     let worker = if with_worker {
         Some(worker)
     } else {
