@@ -405,20 +405,15 @@ async fn reconcile_reports_each_disagreement_between_the_stores() {
         .await
         .unwrap();
     let lockers = database.collection::<mongodb::bson::Document>("lockers");
-    lockers
-        .update_one(
-            mongodb::bson::doc! { "_id": "R-1" },
-            mongodb::bson::doc! { "$unset": { "holder": "" } },
-        )
-        .await
-        .unwrap();
-    lockers
-        .update_one(
-            mongodb::bson::doc! { "_id": "R-2" },
-            mongodb::bson::doc! { "$set": { "holder": "ghost" } },
-        )
-        .await
-        .unwrap();
+    for (code, change) in [
+        ("R-1", mongodb::bson::doc! { "$unset": { "holder": "" } }),
+        ("R-2", mongodb::bson::doc! { "$set": { "holder": "ghost" } }),
+    ] {
+        lockers
+            .update_one(mongodb::bson::doc! { "_id": code }, change)
+            .await
+            .unwrap();
+    }
     let report = visitor.reconcile().await;
     assert_eq!(
         report["disagreements"],

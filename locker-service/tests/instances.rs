@@ -15,7 +15,7 @@ use mongodb::bson;
 use serde_json::{Value, json};
 use warren_messages::events::lockers::{LockerReleaseRequested, LockerRequested};
 use warren_messages::topology::USER_SERVICE_USERS;
-use warren_messages::{Broker, Envelope, Handler, Outcome, Publisher};
+use warren_messages::{Broker, Envelope, Event, Handler, Outcome, Publisher};
 use warren_service_kit::mongo::{self, MongoSettings};
 use warren_testkit::{Management, broker_settings, eventually, mongo_database, vhost_with};
 
@@ -36,9 +36,9 @@ async fn setting() -> (MongoSettings, mongodb::Database, String) {
     (settings, database, vhost)
 }
 
-/// A locker request for `user` with a fresh id (made through its JSON form, as this crate
-/// reaches UUIDs only through bson).
-fn locker_request(user: &str) -> Envelope<LockerRequested> {
+/// A request of `user`'s (a locker or a release) with a fresh id, made through its JSON form, as
+/// this crate reaches UUIDs only through bson.
+fn request_of<T: Event>(user: &str) -> Envelope<T> {
     let payload = serde_json::from_value(json!({
         "request_id": bson::Uuid::new().to_string(),
         "user": user,
@@ -47,14 +47,12 @@ fn locker_request(user: &str) -> Envelope<LockerRequested> {
     Envelope::new("user-service", payload)
 }
 
-/// A release for `user` with a fresh id.
+fn locker_request(user: &str) -> Envelope<LockerRequested> {
+    request_of(user)
+}
+
 fn release_request(user: &str) -> Envelope<LockerReleaseRequested> {
-    let payload = serde_json::from_value(json!({
-        "request_id": bson::Uuid::new().to_string(),
-        "user": user,
-    }))
-    .unwrap();
-    Envelope::new("user-service", payload)
+    request_of(user)
 }
 
 async fn add_locker(database: &mongodb::Database, code: &str) {

@@ -14,7 +14,9 @@ use warren_messages::{
     Broker, Consumer, ConsumerSettings, Envelope, Handler, Outcome, Publisher, exactly_once,
 };
 use warren_service_kit::postgres;
-use warren_testkit::{Management, broker_settings, eventually, postgres_database, vhost_with};
+use warren_testkit::{
+    Management, broker_settings, eventually, postgres_database, sql_value, vhost_with,
+};
 
 /// Counts votes per option in PostgreSQL, claiming each message id in the same transaction.
 struct CountingProjection {
@@ -113,14 +115,8 @@ async fn a_message_redelivered_after_commit_has_no_second_effect() {
     );
     stop.send(()).unwrap();
     task.await.unwrap();
-    let n: i32 = pool
-        .get()
-        .await
-        .unwrap()
-        .query_one("SELECT n FROM counts WHERE option = 'a'", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let client = pool.get().await.unwrap();
+    let n: i32 = sql_value(&client, "SELECT n FROM counts WHERE option = 'a'", &[]).await;
     assert_eq!(n, 1, "the redelivered vote was counted twice");
 }
 
@@ -134,13 +130,8 @@ async fn claims_database() -> Pool {
 }
 
 async fn claims_left(pool: &Pool) -> i64 {
-    pool.get()
-        .await
-        .unwrap()
-        .query_one("SELECT count(*) FROM applied_messages", &[])
-        .await
-        .unwrap()
-        .get(0)
+    let client = pool.get().await.unwrap();
+    sql_value(&client, "SELECT count(*) FROM applied_messages", &[]).await
 }
 
 #[tokio::test]
@@ -149,22 +140,17 @@ async fn claims_older_than_the_horizon_are_pruned_in_bounded_batches() {
     let client = pool.get().await.unwrap();
     let old: Vec<Uuid> = (0..25).map(|_| Uuid::now_v7()).collect();
     let fresh: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
-    client
-        .execute(
-            "INSERT INTO applied_messages (consumer, message_id, applied_at) \
-             SELECT 'pruning-test', id, now() - interval '8 days' FROM unnest($1::uuid[]) AS id",
-            &[&old],
-        )
-        .await
-        .unwrap();
-    client
-        .execute(
-            "INSERT INTO applied_messages (consumer, message_id, applied_at) \
-             SELECT 'pruning-test', id, now() - interval '6 days' FROM unnest($1::uuid[]) AS id",
-            &[&fresh],
-        )
-        .await
-        .unwrap();
+    for (ids, days) in [(&old, 8), (&fresh, 6)] {
+        client
+            .execute(
+                "INSERT INTO applied_messages (consumer, message_id, applied_at) \
+                 SELECT 'pruning-test', id, now() - make_interval(days => $2) \
+                 FROM unnest($1::uuid[]) AS id",
+                &[ids, &days],
+            )
+            .await
+            .unwrap();
+    }
 
     let week = Duration::from_secs(7 * 24 * 3600);
     assert_eq!(

@@ -13,7 +13,8 @@ use warren_messages::events::votes::VoteCast;
 use warren_messages::topology::TALLY_VOTES;
 use warren_messages::{Broker, Consumer, ConsumerSettings, Envelope, Publisher};
 use warren_testkit::{
-    Recorder, broker_settings, eventually, kill_node, node_number, restart_node, vhost_with,
+    Recorder, broker_settings, counts_to, eventually, kill_node, node_number, restart_node,
+    vhost_with,
 };
 
 const MESSAGES: usize = 10_000;
@@ -94,14 +95,7 @@ async fn killing_the_connected_node_loses_no_confirmed_message() {
             }
         }));
     }
-    let count = confirmed_count.clone();
-    assert!(
-        eventually(Duration::from_secs(120), || {
-            let count = count.clone();
-            async move { count.load(Ordering::SeqCst) >= MESSAGES / 3 }
-        })
-        .await
-    );
+    assert!(counts_to(&confirmed_count, MESSAGES / 3, Duration::from_secs(120)).await);
     kill_node(victim);
     let killed_at = Instant::now();
     for task in tasks {

@@ -3,6 +3,7 @@
 
 use mongodb::bson::{Document, doc};
 use warren_service_kit::{mongo, postgres};
+use warren_testkit::sql_value;
 
 #[tokio::test]
 async fn postgres_stores_and_returns_a_row() {
@@ -33,11 +34,8 @@ async fn postgres_applies_migrations_once() {
     postgres::migrate(&pool, migrations()).await.unwrap();
     postgres::migrate(&pool, migrations()).await.unwrap();
     let client = pool.get().await.unwrap();
-    let applied: i64 = client
-        .query_one("SELECT count(*) FROM refinery_schema_history", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let applied: i64 =
+        sql_value(&client, "SELECT count(*) FROM refinery_schema_history", &[]).await;
     assert_eq!(applied, 1);
 }
 

@@ -15,7 +15,9 @@ use warren_messages::events::votes::VoteCast;
 use warren_messages::topology::TALLY_VOTES;
 use warren_messages::{Broker, Envelope, Publisher};
 use warren_service_kit::postgres;
-use warren_testkit::{Management, broker_settings, eventually, postgres_database, vhost_with};
+use warren_testkit::{
+    Management, broker_settings, counts_to, eventually, postgres_database, vhost_with,
+};
 
 const VOTES: usize = 3_000;
 const OUTAGE: Duration = Duration::from_secs(20);
@@ -60,14 +62,7 @@ async fn postgres_stopped_for_twenty_seconds_mid_load_leaves_the_tally_exact() {
             }
         })
     };
-    let count = published.clone();
-    assert!(
-        eventually(Duration::from_secs(60), || {
-            let count = count.clone();
-            async move { count.load(Ordering::SeqCst) >= VOTES / 4 }
-        })
-        .await
-    );
+    assert!(counts_to(&published, VOTES / 4, Duration::from_secs(60)).await);
 
     warren_testkit::stop_postgres().await;
     let stopped_at = Instant::now();

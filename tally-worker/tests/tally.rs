@@ -17,7 +17,9 @@ use warren_messages::topology::TALLY_VOTES;
 use warren_messages::{Broker, Envelope, Publisher};
 use warren_service_kit::postgres;
 use warren_service_kit::postgres::PostgresSettings;
-use warren_testkit::{Management, broker_settings, eventually, postgres_database, vhost_with};
+use warren_testkit::{
+    Management, broker_settings, eventually, postgres_database, sql_value, vhost_with,
+};
 
 struct Setup {
     vhost: String,
@@ -113,27 +115,16 @@ async fn duplicated_and_reordered_deliveries_leave_the_latest_vote() {
     // A late, older vote changed nothing, and the duplicates were claimed once.
     let pool = postgres::pool(&setup.database).unwrap();
     assert_eq!(tally(&pool).await, expected);
-    let claimed: i64 = pool
-        .get()
-        .await
-        .unwrap()
-        .query_one("SELECT count(*) FROM applied_messages", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let client = pool.get().await.unwrap();
+    let claimed: i64 = sql_value(&client, "SELECT count(*) FROM applied_messages", &[]).await;
     assert_eq!(claimed, 4, "four distinct events were published");
     // Each distinct vote was applied once, stale or not; the duplicates were not.
-    let applied: i32 = pool
-        .get()
-        .await
-        .unwrap()
-        .query_one(
-            "SELECT applied_votes FROM votes WHERE voter_id = $1",
-            &[&voter],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let applied: i32 = sql_value(
+        &client,
+        "SELECT applied_votes FROM votes WHERE voter_id = $1",
+        &[&voter],
+    )
+    .await;
     assert_eq!(applied, 3, "the voter cast three distinct votes");
 }
 

@@ -251,6 +251,34 @@ pub fn mongo_database() -> MongoSettings {
     }
 }
 
+/// The first column of the one row that `sql` with `params` returns.
+pub async fn sql_value<T>(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> T
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    client
+        .query_one(sql, params)
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+        .get(0)
+}
+
+/// Waits (up to `within`) until `counter` reaches `at_least`; returns whether it did.
+pub async fn counts_to(
+    counter: &std::sync::atomic::AtomicUsize,
+    at_least: usize,
+    within: Duration,
+) -> bool {
+    eventually(within, || async {
+        counter.load(std::sync::atomic::Ordering::SeqCst) >= at_least
+    })
+    .await
+}
+
 /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
 pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> bool
 where

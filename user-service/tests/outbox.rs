@@ -23,7 +23,7 @@ use warren_testkit::{Management, broker_settings, eventually, spawn, vhost_with}
 
 mod common;
 
-use common::{WITHIN, settings};
+use common::{WITHIN, settings, with_both_queues};
 
 fn request(user: &str) -> Envelope<LockerRequested> {
     Envelope::new(
@@ -99,8 +99,7 @@ async fn queued_ids(management: &Management, vhost: &str, queue: &ConsumerQueue)
 
 #[tokio::test]
 async fn rows_left_by_a_stopped_instance_are_published_without_new_traffic() {
-    let vhost = vhost_with(&[USER_SERVICE_USERS, LOCKER_SERVICE_LOCKERS]).await;
-    let (settings, pool) = settings(&vhost).await;
+    let (vhost, settings, pool) = with_both_queues().await;
     let messages: Vec<_> = ["ada", "bob", "cy"].into_iter().map(request).collect();
     left_behind(&pool, &messages).await;
 
@@ -138,8 +137,7 @@ impl Handler<Envelope<LockerRequested>> for Arrivals {
 
 #[tokio::test]
 async fn a_batch_is_published_with_its_confirms_in_flight_together() {
-    let vhost = vhost_with(&[USER_SERVICE_USERS, LOCKER_SERVICE_LOCKERS]).await;
-    let (mut settings, pool) = settings(&vhost).await;
+    let (vhost, mut settings, pool) = with_both_queues().await;
     let messages: Vec<_> = (0..8).map(|n| request(&format!("user-{n}"))).collect();
     left_behind(&pool, &messages).await;
     // Every chunk user-service sends or receives waits DELAY: a publish and its confirm take
@@ -192,8 +190,7 @@ async fn a_batch_is_published_with_its_confirms_in_flight_together() {
 
 #[tokio::test]
 async fn a_row_that_can_never_be_published_is_set_aside_and_the_rows_behind_it_go_out() {
-    let vhost = vhost_with(&[USER_SERVICE_USERS, LOCKER_SERVICE_LOCKERS]).await;
-    let (settings, pool) = settings(&vhost).await;
+    let (vhost, settings, pool) = with_both_queues().await;
     let unknown_type = Uuid::now_v7();
     let undecodable = Uuid::now_v7();
     pool.get()
@@ -380,8 +377,7 @@ fn connections_of(
 
 #[tokio::test]
 async fn user_service_publishes_on_a_connection_apart_from_the_one_it_consumes_on() {
-    let vhost = vhost_with(&[USER_SERVICE_USERS, LOCKER_SERVICE_LOCKERS]).await;
-    let (settings, _pool) = settings(&vhost).await;
+    let (vhost, settings, _pool) = with_both_queues().await;
     let running = spawn(build(settings).await.unwrap());
 
     let app = Arc::new(Broker::new(broker_settings("locker-app", &vhost), "test-app").unwrap());

@@ -9,13 +9,13 @@ use user_service::startup::build;
 use uuid::Uuid;
 use warren_messages::events::lockers::{LockerAssigned, LockerReleased};
 use warren_messages::events::users::{LockerWanted, RegistrationRequested, ReleaseWanted};
-use warren_messages::topology::{LOCKER_SERVICE_LOCKERS, USER_SERVICE_USERS};
+use warren_messages::topology::USER_SERVICE_USERS;
 use warren_messages::{Broker, Envelope, Event, Publisher, exactly_once};
 use warren_testkit::{Management, broker_settings, eventually, spawn, vhost_with};
 
 mod common;
 
-use common::{WITHIN, settings};
+use common::{WITHIN, settings, with_both_queues};
 
 /// Whether the request `request_id` is in the request log.
 async fn requested(pool: &Pool, request_id: Uuid) -> bool {
@@ -119,8 +119,7 @@ async fn outcome_of(pool: &Pool, request_id: Uuid) -> Option<String> {
 
 #[tokio::test]
 async fn an_outcome_sent_again_after_its_claim_was_pruned_has_no_second_effect() {
-    let vhost = vhost_with(&[USER_SERVICE_USERS, LOCKER_SERVICE_LOCKERS]).await;
-    let (settings, pool) = settings(&vhost).await;
+    let (vhost, settings, pool) = with_both_queues().await;
     let running = spawn(build(settings.clone()).await.unwrap());
     let app = As::user("locker-app", &vhost);
     let lockers = As::user("locker-service", &vhost);

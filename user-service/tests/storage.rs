@@ -10,7 +10,7 @@ use user_service::startup::{SERVICE, build};
 use user_service::storage;
 use uuid::Uuid;
 use warren_service_kit::postgres;
-use warren_testkit::{broker_settings, eventually, postgres_database};
+use warren_testkit::{broker_settings, eventually, postgres_database, sql_value};
 
 const WITHIN: Duration = Duration::from_secs(30);
 
@@ -74,11 +74,12 @@ async fn a_name_registered_by_a_concurrent_transaction_is_answered_taken() {
     let taken = racing.await.unwrap();
     assert_eq!(taken.verdict, Verdict::Answered(Answer::NameTaken));
     let client = pool.get().await.unwrap();
-    let users: i64 = client
-        .query_one("SELECT count(*) FROM users WHERE name = 'ada'", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let users: i64 = sql_value(
+        &client,
+        "SELECT count(*) FROM users WHERE name = 'ada'",
+        &[],
+    )
+    .await;
     assert_eq!(users, 1);
     let outcome: Option<String> = client
         .query_one(

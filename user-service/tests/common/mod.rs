@@ -6,8 +6,9 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use user_service::configuration::{DEFAULTS, Settings};
 use user_service::startup::{SERVICE, build};
+use warren_messages::topology::{LOCKER_SERVICE_LOCKERS, USER_SERVICE_USERS};
 use warren_service_kit::postgres;
-use warren_testkit::{broker_settings, postgres_database};
+use warren_testkit::{broker_settings, postgres_database, vhost_with};
 
 pub const WITHIN: Duration = Duration::from_secs(30);
 
@@ -20,4 +21,12 @@ pub async fn settings(vhost: &str) -> (Settings, Pool) {
     drop(build(settings.clone()).await.unwrap());
     let pool = postgres::pool(&settings.postgres).unwrap();
     (settings, pool)
+}
+
+/// A fresh vhost with user-service's and locker-service's queues, and user-service's settings
+/// for it as [`settings`] makes them.
+pub async fn with_both_queues() -> (String, Settings, Pool) {
+    let vhost = vhost_with(&[USER_SERVICE_USERS, LOCKER_SERVICE_LOCKERS]).await;
+    let (settings, pool) = settings(&vhost).await;
+    (vhost, settings, pool)
 }

@@ -80,6 +80,11 @@ fn answered(answer: Answer, writes: Vec<Write>) -> Decision {
     decision(Verdict::Answered(answer), writes, vec![])
 }
 
+/// Answered at once with `answer`, which is recorded for request `r` of `kind`.
+fn recorded(r: Uuid, kind: RequestKind, answer: Answer, locker: Option<LockerCode>) -> Decision {
+    answered(answer, vec![record(r, kind, Some(answer), locker)])
+}
+
 /// ada's request of `kind` from locker-app, under a fresh request id.
 fn ada_asks(kind: RequestKind) -> (Uuid, Command) {
     let (request, name) = (Uuid::now_v7(), ada());

@@ -20,10 +20,7 @@ fn registering_adds_a_free_name_and_refuses_a_taken_one() {
         let taken = Answer::NameTaken;
         assert_eq!(
             decide(&state(None, existing), &command),
-            answered(
-                taken,
-                vec![record(r, RequestKind::Register, Some(taken), None)]
-            )
+            recorded(r, RequestKind::Register, taken, None)
         );
     }
     let done = Some((RequestKind::Register, Some(Answer::Registered)));
@@ -36,7 +33,7 @@ fn deleting_asks_for_the_release_first_and_marks_the_user_once() {
     let none = Answer::NoSuchUser;
     assert_eq!(
         decide(&state(None, None), &command),
-        answered(none, vec![record(r, RequestKind::Delete, Some(none), None)])
+        recorded(r, RequestKind::Delete, none, None)
     );
     assert_eq!(
         decide(&state(None, user(Some(a1()), false)), &command),
@@ -68,10 +65,7 @@ fn a_locker_is_asked_for_only_for_a_live_user_who_holds_none() {
     for absent in [None, user(None, true)] {
         assert_eq!(
             decide(&state(None, absent), &command),
-            answered(
-                Answer::NoSuchUser,
-                vec![record(r, kind, Some(Answer::NoSuchUser), None)]
-            )
+            recorded(r, kind, Answer::NoSuchUser, None)
         );
     }
     assert_eq!(
@@ -105,18 +99,12 @@ fn a_release_is_asked_for_only_for_a_live_user_who_holds_one() {
     for absent in [None, user(Some(a1()), true)] {
         assert_eq!(
             decide(&state(None, absent), &command),
-            answered(
-                Answer::NoSuchUser,
-                vec![record(r, kind, Some(Answer::NoSuchUser), None)]
-            )
+            recorded(r, kind, Answer::NoSuchUser, None)
         );
     }
     assert_eq!(
         decide(&state(None, user(None, false)), &command),
-        answered(
-            Answer::HoldsNone,
-            vec![record(r, kind, Some(Answer::HoldsNone), None)]
-        )
+        recorded(r, kind, Answer::HoldsNone, None)
     );
     assert_eq!(
         decide(&state(None, user(Some(a1()), false)), &command),
