@@ -11,8 +11,10 @@ use std::time::Duration;
 use uuid::Uuid;
 use warren_messages::events::votes::VoteCast;
 use warren_messages::topology::TALLY_VOTES;
-use warren_messages::{Broker, Consumer, ConsumerSettings, Envelope, Handler, Outcome, Publisher};
-use warren_testkit::{Management, Recorder, amqp_nodes, broker_settings, eventually, vhost_with};
+use warren_messages::{Broker, ConsumerSettings, Envelope, Handler, Outcome, Publisher};
+use warren_testkit::{
+    Management, Recorder, amqp_nodes, broker_settings, eventually, run_vote_consumer, vhost_with,
+};
 
 use support::AmqpProxy;
 
@@ -36,26 +38,6 @@ async fn publish_votes(vhost: &str, count: usize) -> Vec<Uuid> {
     ids
 }
 
-fn spawn<H: Handler<Envelope<VoteCast>>>(
-    broker: Broker,
-    handler: H,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let consumer = Consumer::new(
-        Arc::new(broker),
-        TALLY_VOTES,
-        handler,
-        ConsumerSettings::default(),
-    );
-    let task = tokio::spawn(consumer.run(async {
-        let _ = stopped.await;
-    }));
-    (stop, task)
-}
-
 /// A handler whose database is always down.
 #[derive(Clone, Default)]
 struct AlwaysRetry {
@@ -77,7 +59,11 @@ async fn a_consumer_stopped_while_it_waits_to_retry_a_batch_stops_cleanly_and_lo
     publish_votes(&vhost, COUNT).await;
     let handler = AlwaysRetry::default();
     let broker = Broker::new(broker_settings("tally-worker", &vhost), "test-consumer").unwrap();
-    let (stop, task) = spawn(broker, handler.clone());
+    let (stop, task) = run_vote_consumer(
+        Arc::new(broker),
+        handler.clone(),
+        ConsumerSettings::default(),
+    );
     // Two refusals: the runner is now waiting out its backoff before the next attempt.
     assert!(
         eventually(Duration::from_secs(20), || async {
@@ -124,9 +110,11 @@ async fn a_subscription_confirmed_too_late_does_not_keep_the_messages_from_the_n
     settings.nodes = vec![proxy.node()];
     settings.heartbeat_secs = 60;
     let recorder = Recorder::default();
-    let (stop, task) = spawn(
-        Broker::new(settings, "test-late-subscription").unwrap(),
+    let broker = Broker::new(settings, "test-late-subscription").unwrap();
+    let (stop, task) = run_vote_consumer(
+        Arc::new(broker),
         recorder.clone(),
+        ConsumerSettings::default(),
     );
     let recorder = &recorder;
     assert!(

@@ -13,9 +13,11 @@ use warren_messages::events::votes::VoteCast;
 use warren_messages::publisher::Outgoing;
 use warren_messages::topology::{TALLY_VOTES, VOTES};
 use warren_messages::{
-    Broker, Consumer, ConsumerSettings, Envelope, Handler, Outcome, PublishError, Publisher,
+    Broker, ConsumerSettings, Envelope, Handler, Outcome, PublishError, Publisher,
 };
-use warren_testkit::{Management, Recorder, broker_settings, eventually, vhost_with};
+use warren_testkit::{
+    Management, Recorder, broker_settings, eventually, run_vote_consumer, vhost_with,
+};
 
 fn vote(option: &str) -> Envelope<VoteCast> {
     Envelope::new(
@@ -38,22 +40,6 @@ fn consumer_broker(vhost: &str) -> Arc<Broker> {
     Arc::new(Broker::new(broker_settings("tally-worker", vhost), "test-consumer").unwrap())
 }
 
-fn spawn_consumer<H: Handler<Envelope<VoteCast>>>(
-    vhost: &str,
-    handler: H,
-    settings: ConsumerSettings,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let consumer = Consumer::new(consumer_broker(vhost), TALLY_VOTES, handler, settings);
-    let task = tokio::spawn(consumer.run(async {
-        let _ = stopped.await;
-    }));
-    (stop, task)
-}
-
 async fn queue_is_empty(management: &Management, vhost: &str, queue: &str) -> bool {
     management.queue_depth(vhost, queue).await == 0
 }
@@ -65,7 +51,11 @@ async fn a_confirmed_message_is_consumed_and_acknowledged() {
     publisher(&vhost).publish(&envelope).await.unwrap();
 
     let recorder = Recorder::default();
-    let (stop, task) = spawn_consumer(&vhost, recorder.clone(), ConsumerSettings::default());
+    let (stop, task) = run_vote_consumer(
+        consumer_broker(&vhost),
+        recorder.clone(),
+        ConsumerSettings::default(),
+    );
     assert!(
         recorder
             .wait_for(envelope.message_id, Duration::from_secs(20))
@@ -132,7 +122,11 @@ async fn malformed_and_unknown_version_messages_are_dead_lettered_at_once_and_th
     }
 
     let recorder = Recorder::default();
-    let (stop, task) = spawn_consumer(&vhost, recorder.clone(), ConsumerSettings::default());
+    let (stop, task) = run_vote_consumer(
+        consumer_broker(&vhost),
+        recorder.clone(),
+        ConsumerSettings::default(),
+    );
     assert!(
         eventually(Duration::from_secs(20), || async { recorder.total() >= 10 }).await,
         "the messages behind the poison did not flow"
@@ -214,7 +208,7 @@ async fn retry_later_for_twenty_seconds_dead_letters_nothing_and_everything_is_a
         retry_in_place_ms: 3_000,
         ..ConsumerSettings::default()
     };
-    let (stop, task) = spawn_consumer(&vhost, store.clone(), settings);
+    let (stop, task) = run_vote_consumer(consumer_broker(&vhost), store.clone(), settings);
     let publisher = publisher(&vhost);
     let sent: Vec<Envelope<VoteCast>> = (0..50).map(|_| vote("a")).collect();
     for envelope in &sent {
@@ -273,7 +267,11 @@ async fn publish_and_expect(vhost: &str, recorder: &Recorder) {
 async fn a_consumer_whose_connection_the_server_closes_subscribes_again() {
     let vhost = vhost_with(&[TALLY_VOTES]).await;
     let recorder = Recorder::default();
-    let (stop, task) = spawn_consumer(&vhost, recorder.clone(), ConsumerSettings::default());
+    let (stop, task) = run_vote_consumer(
+        consumer_broker(&vhost),
+        recorder.clone(),
+        ConsumerSettings::default(),
+    );
     publish_and_expect(&vhost, &recorder).await;
 
     Management::new()
@@ -289,7 +287,11 @@ async fn publishing_and_consuming_show_in_the_metrics() {
     warren_service_kit::ops::install_metrics();
     let vhost = vhost_with(&[TALLY_VOTES]).await;
     let recorder = Recorder::default();
-    let (stop, task) = spawn_consumer(&vhost, recorder.clone(), ConsumerSettings::default());
+    let (stop, task) = run_vote_consumer(
+        consumer_broker(&vhost),
+        recorder.clone(),
+        ConsumerSettings::default(),
+    );
     publish_and_expect(&vhost, &recorder).await;
     stop.send(()).unwrap();
     task.await.unwrap();

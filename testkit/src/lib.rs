@@ -482,6 +482,29 @@ pub async fn start_postgres() {
     infra("pg_start").await;
 }
 
+/// Runs a consumer of tally-worker's queue with `handler` on `broker` in the background, until
+/// the returned sender is used or dropped.
+pub fn run_vote_consumer<H>(
+    broker: std::sync::Arc<warren_messages::Broker>,
+    handler: H,
+    settings: warren_messages::ConsumerSettings,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+)
+where
+    H: warren_messages::Handler<
+            warren_messages::Envelope<warren_messages::events::votes::VoteCast>,
+        >,
+{
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let consumer = warren_messages::Consumer::new(broker, topology::TALLY_VOTES, handler, settings);
+    let task = tokio::spawn(consumer.run(async {
+        let _ = stopped.await;
+    }));
+    (stop, task)
+}
+
 /// A consumer handler that only records which vote events it was handed, and how often.
 #[derive(Clone, Default)]
 pub struct Recorder {
