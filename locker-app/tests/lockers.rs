@@ -50,6 +50,17 @@ async fn with_ada_and_lockers(codes: &[&str]) -> (System, Visitor) {
     (system, visitor)
 }
 
+/// Posts `fields` to `path` as they are: no token of the visitor's is added.
+async fn post_as_is(visitor: &Visitor, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    visitor
+        .client
+        .post(format!("{}{path}", visitor.base))
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn holders(lockers: &Value) -> Vec<(String, String)> {
     lockers
         .as_array()
@@ -307,34 +318,31 @@ async fn bad_input_is_refused_clearly_and_publishes_nothing() {
         .await;
     assert_eq!(bad_location.status(), StatusCode::BAD_REQUEST);
 
-    let forged = visitor
-        .client
-        .post(format!("{}/register", visitor.base))
-        .form(&[("name", "ada"), ("csrf", &"0".repeat(64))])
-        .send()
-        .await
-        .unwrap();
+    let forged = post_as_is(
+        &visitor,
+        "/register",
+        &[("name", "ada"), ("csrf", &"0".repeat(64))],
+    )
+    .await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     let stranger = system.visitor().await; // another session's cookie with this token
-    let stolen = stranger
-        .client
-        .post(format!("{}/register", stranger.base))
-        .form(&[("name", "ada"), ("csrf", visitor.token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let stolen = post_as_is(
+        &stranger,
+        "/register",
+        &[("name", "ada"), ("csrf", visitor.token.as_str())],
+    )
+    .await;
     assert_eq!(stolen.status(), StatusCode::FORBIDDEN);
-    let altered = visitor
-        .client
-        .post(format!("{}/register", visitor.base))
-        .form(&[
+    let altered = post_as_is(
+        &visitor,
+        "/register",
+        &[
             ("name", "ada"),
             ("csrf", visitor.token.as_str()),
             ("attempt", "01890a5d-ac96-774b-bcce-b302099a8057.00"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(altered.status(), StatusCode::FORBIDDEN);
     let made_up = visitor
         .client

@@ -14,12 +14,19 @@ use warren_messages::{Broker, Envelope, Publisher};
 use warren_testkit::web::{browser, hidden, page, says};
 use warren_testkit::{Management, broker_settings, eventually};
 
-use common::{nowhere, press_record, system, system_with};
+use common::{System, nowhere, press_record, system, system_with};
 
 /// Searches like the page does; returns the page and its status.
 async fn search(client: &reqwest::Client, base: &str, query: &str) -> (StatusCode, String) {
     let response = client.get(format!("{base}/?{query}")).send().await.unwrap();
     (response.status(), response.text().await.unwrap())
+}
+
+/// record-service with the stand-in provider, its base URL, and a browser.
+async fn started() -> (System, String, reqwest::Client) {
+    let system = system().await;
+    let base = system.service.url("");
+    (system, base, browser())
 }
 
 async fn records(base: &str) -> Vec<Value> {
@@ -30,9 +37,7 @@ async fn records(base: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn the_search_page_finds_one_place_offers_a_choice_or_says_not_found() {
-    let system = system().await;
-    let base = system.service.url("");
-    let client = browser();
+    let (system, base, client) = started().await;
 
     let (status, page) = search(&client, &base, "city=Reykjavik").await;
     assert_eq!(status, StatusCode::OK);
@@ -93,9 +98,7 @@ async fn a_provider_that_is_down_gets_a_clear_message_not_a_500() {
 
 #[tokio::test]
 async fn record_then_list_newest_first_then_delete() {
-    let system = system().await;
-    let base = system.service.url("");
-    let client = browser();
+    let (system, base, client) = started().await;
     assert!(records(&base).await.is_empty());
 
     let (_, reykjavik) = search(&client, &base, "city=Reykjavik").await;
@@ -171,9 +174,7 @@ async fn record_then_list_newest_first_then_delete() {
 
 #[tokio::test]
 async fn record_cannot_publish_incomplete_or_altered_data_and_forms_need_their_token() {
-    let system = system().await;
-    let base = system.service.url("");
-    let client = browser();
+    let (system, base, client) = started().await;
     let (_, page) = search(&client, &base, "city=Reykjavik").await;
     let csrf = hidden(&page, "csrf").unwrap();
 
