@@ -10,11 +10,11 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
+use warren_messages::Envelope;
 use warren_messages::events::lockers::LockerRequested;
 use warren_messages::topology::{LOCKER_SERVICE_LOCKERS, USER_SERVICE_USERS};
-use warren_messages::{Broker, Envelope, Publisher};
 use warren_testkit::web::page;
-use warren_testkit::{Management, broker_settings, eventually};
+use warren_testkit::{Management, eventually, publisher_as};
 
 use common::{System, Visitor, system};
 
@@ -164,14 +164,7 @@ async fn the_same_request_delivered_twice_gives_one_assignment() {
 
     // The request as user-service forwards it, published twice (a redelivery, or a crash after
     // the publish and before the outbox row was deleted).
-    let broker = std::sync::Arc::new(
-        Broker::new(
-            broker_settings("user-service", &system.vhost),
-            "test-duplicates",
-        )
-        .unwrap(),
-    );
-    let publisher = Publisher::new(broker.clone());
+    let (broker, publisher) = publisher_as("user-service", &system.vhost, "test-duplicates");
     let request = Envelope::new(
         "user-service",
         LockerRequested {

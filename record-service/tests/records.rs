@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
+use warren_messages::Envelope;
 use warren_messages::events::records::{Observation, WeatherRecorded};
 use warren_messages::topology::RECORD_SERVICE_RECORDS;
-use warren_messages::{Broker, Envelope, Publisher};
 use warren_testkit::web::{browser, hidden, page, says};
-use warren_testkit::{Management, broker_settings, eventually};
+use warren_testkit::{Management, eventually, publisher_as};
 
 use common::{System, nowhere, press_record, system, system_with};
 
@@ -245,14 +245,7 @@ async fn record_cannot_publish_incomplete_or_altered_data_and_forms_need_their_t
 async fn the_same_record_event_delivered_twice_is_stored_once() {
     let system = system().await;
     let base = system.service.url("");
-    let broker = std::sync::Arc::new(
-        Broker::new(
-            broker_settings("record-service", &system.vhost),
-            "test-twice",
-        )
-        .unwrap(),
-    );
-    let publisher = Publisher::new(broker.clone());
+    let (broker, publisher) = publisher_as("record-service", &system.vhost, "test-twice");
     let client = record_service::weather::WeatherClient::new(common::weather_settings(
         &system.stand_in.as_ref().unwrap().url,
         2_000,

@@ -482,6 +482,22 @@ pub async fn start_postgres() {
     infra("pg_start").await;
 }
 
+/// A publisher as broker user `user` on `vhost`, on a connection named `name`, with its broker
+/// (to close at the end).
+pub fn publisher_as(
+    user: &str,
+    vhost: &str,
+    name: &str,
+) -> (
+    std::sync::Arc<warren_messages::Broker>,
+    warren_messages::Publisher,
+) {
+    let broker = warren_messages::Broker::new(broker_settings(user, vhost), name)
+        .unwrap_or_else(|error| panic!("no broker for {user} on {vhost}: {error}"));
+    let broker = std::sync::Arc::new(broker);
+    (broker.clone(), warren_messages::Publisher::new(broker))
+}
+
 /// Runs a consumer of tally-worker's queue with `handler` on `broker` in the background, until
 /// the returned sender is used or dropped.
 pub fn run_vote_consumer<H>(
