@@ -40,6 +40,23 @@ fn consumer_broker(vhost: &str) -> Arc<Broker> {
     Arc::new(Broker::new(broker_settings("tally-worker", vhost), "test-consumer").unwrap())
 }
 
+/// A consumer of the votes queue on `vhost`, with default settings, recording what it is handed.
+fn recording_consumer(
+    vhost: &str,
+) -> (
+    Recorder,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let recorder = Recorder::default();
+    let (stop, task) = run_vote_consumer(
+        consumer_broker(vhost),
+        recorder.clone(),
+        ConsumerSettings::default(),
+    );
+    (recorder, stop, task)
+}
+
 async fn queue_is_empty(management: &Management, vhost: &str, queue: &str) -> bool {
     management.queue_depth(vhost, queue).await == 0
 }
@@ -50,12 +67,7 @@ async fn a_confirmed_message_is_consumed_and_acknowledged() {
     let envelope = vote("a");
     publisher(&vhost).publish(&envelope).await.unwrap();
 
-    let recorder = Recorder::default();
-    let (stop, task) = run_vote_consumer(
-        consumer_broker(&vhost),
-        recorder.clone(),
-        ConsumerSettings::default(),
-    );
+    let (recorder, stop, task) = recording_consumer(&vhost);
     assert!(
         recorder
             .wait_for(envelope.message_id, Duration::from_secs(20))
@@ -121,12 +133,7 @@ async fn malformed_and_unknown_version_messages_are_dead_lettered_at_once_and_th
         publisher.publish(envelope).await.unwrap();
     }
 
-    let recorder = Recorder::default();
-    let (stop, task) = run_vote_consumer(
-        consumer_broker(&vhost),
-        recorder.clone(),
-        ConsumerSettings::default(),
-    );
+    let (recorder, stop, task) = recording_consumer(&vhost);
     assert!(
         eventually(Duration::from_secs(20), || async { recorder.total() >= 10 }).await,
         "the messages behind the poison did not flow"
@@ -266,12 +273,7 @@ async fn publish_and_expect(vhost: &str, recorder: &Recorder) {
 #[tokio::test]
 async fn a_consumer_whose_connection_the_server_closes_subscribes_again() {
     let vhost = vhost_with(&[TALLY_VOTES]).await;
-    let recorder = Recorder::default();
-    let (stop, task) = run_vote_consumer(
-        consumer_broker(&vhost),
-        recorder.clone(),
-        ConsumerSettings::default(),
-    );
+    let (recorder, stop, task) = recording_consumer(&vhost);
     publish_and_expect(&vhost, &recorder).await;
 
     Management::new()
@@ -286,12 +288,7 @@ async fn a_consumer_whose_connection_the_server_closes_subscribes_again() {
 async fn publishing_and_consuming_show_in_the_metrics() {
     warren_service_kit::ops::install_metrics();
     let vhost = vhost_with(&[TALLY_VOTES]).await;
-    let recorder = Recorder::default();
-    let (stop, task) = run_vote_consumer(
-        consumer_broker(&vhost),
-        recorder.clone(),
-        ConsumerSettings::default(),
-    );
+    let (recorder, stop, task) = recording_consumer(&vhost);
     publish_and_expect(&vhost, &recorder).await;
     stop.send(()).unwrap();
     task.await.unwrap();

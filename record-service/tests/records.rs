@@ -29,6 +29,12 @@ async fn started() -> (System, String, reqwest::Client) {
     (system, base, browser())
 }
 
+/// What the search API answers to `query`.
+async fn api_search(base: &str, query: &str) -> Value {
+    let response = reqwest::get(format!("{base}/api/search?{query}")).await;
+    response.unwrap().json().await.unwrap()
+}
+
 async fn records(base: &str) -> Vec<Value> {
     let response = reqwest::get(format!("{base}/api/records")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -69,12 +75,7 @@ async fn the_search_page_finds_one_place_offers_a_choice_or_says_not_found() {
         "{page}"
     );
 
-    let api: Value = reqwest::get(format!("{base}/api/search?city=Paris"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api = api_search(&base, "city=Paris").await;
     assert_eq!(api["places"].as_array().unwrap().len(), 3);
     let missing = reqwest::get(format!("{base}/api/search?city=Atlantis"))
         .await
@@ -143,12 +144,7 @@ async fn record_then_list_newest_first_then_delete() {
     assert_eq!(after[0]["city"], "Reykjavík");
 
     // The JSON API: search, record, delete.
-    let shown: Value = reqwest::get(format!("{base}/api/search?city=Paris&place=4647963"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown = api_search(&base, "city=Paris&place=4647963").await;
     let api = reqwest::Client::new();
     let created = api
         .post(format!("{base}/api/records"))
