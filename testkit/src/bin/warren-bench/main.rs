@@ -369,13 +369,17 @@ async fn probe_node() -> String {
     node
 }
 
+/// The next argument as a count, or `default` without one.
+fn count(args: &mut impl Iterator<Item = String>, default: usize, name: &str) -> usize {
+    args.next().map_or(default, |n| {
+        n.parse()
+            .unwrap_or_else(|_| panic!("{name} is a number, not {n:?}"))
+    })
+}
+
 async fn broker(mut args: impl Iterator<Item = String>) {
-    let messages: usize = args
-        .next()
-        .map_or(20_000, |n| n.parse().expect("MESSAGES is a number"));
-    let rounds: usize = args
-        .next()
-        .map_or(5, |n| n.parse().expect("ROUNDS is a number"));
+    let messages = count(&mut args, 20_000, "MESSAGES");
+    let rounds = count(&mut args, 5, "ROUNDS");
     println!(
         "publishing and consuming {messages} messages on a 3-node quorum queue, {IN_FLIGHT} publishes \
          in flight; {rounds} rounds, alternating, each side's median shown\n"

@@ -159,12 +159,8 @@ async fn exchange(stream: &mut BufReader<TcpStream>, request: &[u8]) -> Option<u
 }
 
 pub async fn run(mut args: impl Iterator<Item = String>) {
-    let votes: usize = args
-        .next()
-        .map_or(3_000, |n| n.parse().expect("VOTES is a number"));
-    let clients: usize = args
-        .next()
-        .map_or(50, |n| n.parse().expect("CLIENTS is a number"));
+    let votes = crate::count(&mut args, 3_000, "VOTES");
+    let clients = crate::count(&mut args, 50, "CLIENTS");
     let bare_before = crate::bare_rate(20_000, 3).await;
     let vhost = vhost_with(&[TALLY_VOTES]).await;
     let database = postgres_database().await;
