@@ -11,7 +11,7 @@ use warren_messages::events::lockers::{LockerAssigned, LockerReleased};
 use warren_messages::events::users::{LockerWanted, RegistrationRequested, ReleaseWanted};
 use warren_messages::topology::USER_SERVICE_USERS;
 use warren_messages::{Broker, Envelope, Event, Publisher, exactly_once};
-use warren_testkit::{Management, broker_settings, eventually, spawn, vhost_with};
+use warren_testkit::{Management, eventually, publisher_as, spawn, vhost_with};
 
 mod common;
 
@@ -76,21 +76,28 @@ async fn claims_older_than_the_horizon_are_pruned_by_the_running_service() {
 
 /// Publishes as the service that owns `E`'s routing key on `vhost`.
 struct As {
+    user: String,
     broker: Arc<Broker>,
     publisher: Publisher,
 }
 
 impl As {
     fn user(user: &str, vhost: &str) -> Self {
-        let broker = Arc::new(Broker::new(broker_settings(user, vhost), user).unwrap());
+        let (broker, publisher) = publisher_as(user, vhost, user);
         Self {
-            publisher: Publisher::new(broker.clone()),
+            user: user.to_owned(),
+            publisher,
             broker,
         }
     }
 
     async fn publish<E: Event>(&self, envelope: &Envelope<E>) {
         self.publisher.publish(envelope).await.unwrap();
+    }
+
+    /// Publishes `payload` in a new envelope of this service's.
+    async fn send<E: Event>(&self, payload: E) {
+        self.publish(&Envelope::new(&self.user, payload)).await;
     }
 }
 
@@ -125,22 +132,16 @@ async fn an_outcome_sent_again_after_its_claim_was_pruned_has_no_second_effect()
     let lockers = As::user("locker-service", &vhost);
     let name = "ada".to_owned();
 
-    app.publish(&Envelope::new(
-        "locker-app",
-        RegistrationRequested {
-            request_id: Uuid::now_v7(),
-            name: name.clone(),
-        },
-    ))
+    app.send(RegistrationRequested {
+        request_id: Uuid::now_v7(),
+        name: name.clone(),
+    })
     .await;
     let wanted = Uuid::now_v7();
-    app.publish(&Envelope::new(
-        "locker-app",
-        LockerWanted {
-            request_id: wanted,
-            name: name.clone(),
-        },
-    ))
+    app.send(LockerWanted {
+        request_id: wanted,
+        name: name.clone(),
+    })
     .await;
     // locker-service's answer, as it stores it and sends it again on every redelivery.
     let assigned = Envelope::new(
@@ -163,24 +164,18 @@ async fn an_outcome_sent_again_after_its_claim_was_pruned_has_no_second_effect()
 
     // The user gives the locker back.
     let release = Uuid::now_v7();
-    app.publish(&Envelope::new(
-        "locker-app",
-        ReleaseWanted {
-            request_id: release,
-            name: name.clone(),
-        },
-    ))
+    app.send(ReleaseWanted {
+        request_id: release,
+        name: name.clone(),
+    })
     .await;
     assert!(eventually(WITHIN, || requested(&pool, release)).await);
     lockers
-        .publish(&Envelope::new(
-            "locker-service",
-            LockerReleased {
-                request_id: release,
-                user: name.clone(),
-                code: Some("A-1".into()),
-            },
-        ))
+        .send(LockerReleased {
+            request_id: release,
+            user: name.clone(),
+            code: Some("A-1".into()),
+        })
         .await;
     assert!(
         eventually(WITHIN, || async {
