@@ -55,6 +55,40 @@ pub async fn claim(
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
+/// The messages of `batch` that `consumer` has not applied before, claimed inside `transaction`
+/// (see [`claim`]), in batch order: the projection applies exactly these, then commits.
+pub async fn claim_batch<'m, M: ?Sized>(
+    transaction: &Transaction<'_>,
+    consumer: &str,
+    batch: &[&'m M],
+    message_id: impl Fn(&M) -> Uuid,
+) -> Result<Vec<&'m M>, tokio_postgres::Error> {
+    let ids: Vec<Uuid> = batch.iter().map(|message| message_id(message)).collect();
+    let claimed = claim(transaction, consumer, &ids).await?;
+    Ok(batch
+        .iter()
+        .zip(ids)
+        .filter(|(_, id)| claimed.contains(id))
+        .map(|(message, _)| *message)
+        .collect())
+}
+
+/// Applies each message of `batch` that `consumer` has not applied before with `apply`, inside
+/// `transaction` together with their claims, and commits: the batch takes effect once, whole.
+pub async fn apply_batch<M: ?Sized>(
+    transaction: deadpool_postgres::Transaction<'_>,
+    consumer: &str,
+    batch: &[&M],
+    message_id: impl Fn(&M) -> Uuid,
+    apply: impl AsyncFn(&Transaction<'_>, &M) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    for message in claim_batch(&transaction, consumer, batch, message_id).await? {
+        apply(&*transaction, message).await?;
+    }
+    transaction.commit().await?;
+    Ok(())
+}
+
 /// How long claims are kept: `applied_messages` would otherwise grow forever.
 ///
 /// A claim only has to outlive every way the same message can arrive again: an unacknowledged

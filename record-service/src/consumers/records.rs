@@ -70,15 +70,7 @@ impl RecordProjection {
             batch.iter().map(|message| message.record_id()),
         )
         .await?;
-        let ids: Vec<Uuid> = batch.iter().map(|message| message.message_id()).collect();
-        let claimed = exactly_once::claim(&transaction, CONSUMER, &ids).await?;
-        for message in batch {
-            if claimed.contains(&message.message_id()) {
-                apply(&transaction, message).await?;
-            }
-        }
-        transaction.commit().await?;
-        Ok(())
+        exactly_once::apply_batch(transaction, CONSUMER, batch, Incoming::message_id, apply).await
     }
 }
 

@@ -154,15 +154,7 @@ impl UserDesk {
     async fn apply(&self, batch: &[&Incoming]) -> anyhow::Result<()> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
-        let ids: Vec<Uuid> = batch.iter().map(|message| message.message_id()).collect();
-        let claimed = exactly_once::claim(&transaction, CONSUMER, &ids).await?;
-        for message in batch {
-            if claimed.contains(&message.message_id()) {
-                apply(&transaction, message).await?;
-            }
-        }
-        transaction.commit().await?;
-        Ok(())
+        exactly_once::apply_batch(transaction, CONSUMER, batch, Incoming::message_id, apply).await
     }
 }
 
