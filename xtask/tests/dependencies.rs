@@ -20,7 +20,6 @@ fn is_service(name: &str) -> bool {
 }
 
 #[test]
-#[ignore = "fails until vote-service's dev-dependency on tally-worker is gone"]
 fn no_service_crate_depends_on_another_service_crate() {
     let metadata = metadata();
     let mut found = Vec::new();
