@@ -10,7 +10,7 @@ use crate::configuration::Settings;
 use crate::routes::{self, State};
 
 /// The service's name: its broker user, connection name and log field.
-pub const SERVICE: &str = "locker-app";
+pub const SERVICE: &str = warren_manifest::LOCKER_APP.name;
 
 /// Connects what it needs lazily and binds the HTTP listener (port 0 picks a free one).
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {

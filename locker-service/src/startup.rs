@@ -10,7 +10,7 @@ use crate::consumers::lockers::LockerDesk;
 use crate::store;
 
 /// The service's name: its broker user, connection name and log field.
-pub const SERVICE: &str = "locker-service";
+pub const SERVICE: &str = warren_manifest::LOCKER_SERVICE.name;
 
 /// The name of the connection the outcomes are published on.
 pub const PUBLISHER_CONNECTION: &str = "locker-service publisher";

@@ -8,7 +8,7 @@ use warren_messages::Publisher;
 use warren_messages::exactly_once::{self, Retention};
 use warren_messages::topology::RECORD_SERVICE_RECORDS;
 use warren_service_kit::web::Csrf;
-use warren_service_kit::{Application, Startup, postgres};
+use warren_service_kit::{Application, Startup};
 
 use crate::configuration::Settings;
 use crate::consumers::records::RecordProjection;
@@ -16,13 +16,14 @@ use crate::routes::{self, State};
 use crate::weather::WeatherClient;
 
 /// The service's name: its broker user, connection name and log field.
-pub const SERVICE: &str = "record-service";
+pub const SERVICE: &str = warren_manifest::RECORD_SERVICE.name;
 
 /// Migrates the records database, then binds the HTTP listener and prepares the consumer.
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let mut start = Startup::new(SERVICE, &settings)?;
-    let pool = start.postgres(&settings.postgres)?;
-    postgres::migrate(&pool, migrations()).await?;
+    let pool = start
+        .owned_postgres(&settings.postgres, warren_store_records::migrations())
+        .await?;
     let consumer = start.consumer(
         RECORD_SERVICE_RECORDS,
         RecordProjection::new(pool.clone()),
@@ -48,9 +49,4 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         .with_task(move |stopping| {
             exactly_once::keep_pruned(retained, Retention::default(), stopping.wait())
         }))
-}
-
-/// The records read model's schema, which this service's projection owns as its only writer.
-fn migrations() -> refinery::Runner {
-    warren_store_records::migrations()
 }

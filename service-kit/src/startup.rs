@@ -97,6 +97,18 @@ impl Startup {
         Ok(pool)
     }
 
+    /// A pool for the database this service owns, brought to `migrations` (the schema of the
+    /// store crate it writes) before anything else starts, checked at `/readyz`.
+    pub async fn owned_postgres(
+        &mut self,
+        settings: &PostgresSettings,
+        migrations: refinery::Runner,
+    ) -> anyhow::Result<Pool> {
+        let pool = self.postgres(settings)?;
+        postgres::migrate(&pool, migrations).await?;
+        Ok(pool)
+    }
+
     /// A MongoDB database (its client connects lazily), checked at `/readyz`.
     pub async fn mongo(&mut self, settings: &MongoSettings) -> anyhow::Result<mongodb::Database> {
         let database = mongo::database(settings, self.service).await?;

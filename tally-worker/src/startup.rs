@@ -3,19 +3,20 @@
 
 use warren_messages::exactly_once::{self, Retention};
 use warren_messages::topology::TALLY_VOTES;
-use warren_service_kit::{Application, Startup, postgres};
+use warren_service_kit::{Application, Startup};
 
 use crate::configuration::Settings;
 use crate::consumers::votes::VoteProjection;
 
 /// The service's name: its broker user, connection name and log field.
-pub const SERVICE: &str = "tally-worker";
+pub const SERVICE: &str = warren_manifest::TALLY_WORKER.name;
 
 /// Migrates the votes database, then binds the HTTP listener and prepares the consumer.
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let mut start = Startup::new(SERVICE, &settings)?;
-    let pool = start.postgres(&settings.postgres)?;
-    postgres::migrate(&pool, migrations()).await?;
+    let pool = start
+        .owned_postgres(&settings.postgres, warren_store_votes::migrations())
+        .await?;
     let consumer = start.consumer(
         TALLY_VOTES,
         VoteProjection::new(pool.clone()),
@@ -31,9 +32,4 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         .with_task(move |stopping| {
             exactly_once::keep_pruned(pool, Retention::default(), stopping.wait())
         }))
-}
-
-/// The votes read model's schema, which this service owns as its only writer.
-fn migrations() -> refinery::Runner {
-    warren_store_votes::migrations()
 }

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use warren_messages::exactly_once;
 use warren_messages::topology::USER_SERVICE_USERS;
-use warren_service_kit::{Application, Startup, postgres};
+use warren_service_kit::{Application, Startup};
 
 use crate::configuration::Settings;
 use crate::consumers::users::UserDesk;
 use crate::outbox::Relay;
 
 /// The service's name: its broker user, connection name and log field.
-pub const SERVICE: &str = "user-service";
+pub const SERVICE: &str = warren_manifest::USER_SERVICE.name;
 
 /// The name of the connection the outbox relay publishes on.
 pub const PUBLISHER_CONNECTION: &str = "user-service publisher";
@@ -23,8 +23,9 @@ pub const PUBLISHER_CONNECTION: &str = "user-service publisher";
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let mut start = Startup::new(SERVICE, &settings)?;
     let publishing = start.publishing_connection(PUBLISHER_CONNECTION)?;
-    let pool = start.postgres(&settings.postgres)?;
-    postgres::migrate(&pool, migrations()).await?;
+    let pool = start
+        .owned_postgres(&settings.postgres, warren_store_users::migrations())
+        .await?;
     let staged = Arc::new(Notify::new());
     let consumer = start.consumer(
         USER_SERVICE_USERS,
@@ -39,9 +40,4 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         .with_task(move |stopping| consumer.run(stopping.wait()))
         .with_task(move |stopping| relay.run(stopping.wait()))
         .with_task(move |stopping| exactly_once::keep_pruned(pool, retention, stopping.wait())))
-}
-
-/// The users read model's schema, which this service owns as its only writer.
-fn migrations() -> refinery::Runner {
-    warren_store_users::migrations()
 }

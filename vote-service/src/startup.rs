@@ -14,7 +14,7 @@ use crate::routes::{self, State};
 use warren_service_kit::web::{Attempts, Csrf};
 
 /// The service's name: its broker user, connection name and log field.
-pub const SERVICE: &str = "vote-service";
+pub const SERVICE: &str = warren_manifest::VOTE_SERVICE.name;
 
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let mut start = Startup::new(SERVICE, &settings)?;
