@@ -70,6 +70,14 @@ pub async fn ping(pool: &Pool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A store's migrations: the shared exactly-once table (`applied_messages`, version 1) first,
+/// then the store's own (from version 2), as `refinery::embed_migrations!` embeds them.
+pub fn after_claims(own: &refinery::Runner) -> refinery::Runner {
+    let mut migrations = warren_messages::exactly_once::migrations();
+    migrations.extend(own.get_migrations().iter().cloned());
+    refinery::Runner::new(&migrations)
+}
+
 /// Applies the embedded migrations of the service that owns this database.
 pub async fn migrate(pool: &Pool, runner: refinery::Runner) -> anyhow::Result<()> {
     let mut client = pool

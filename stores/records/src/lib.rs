@@ -12,20 +12,11 @@ use serde::Serialize;
 use uuid::Uuid;
 use warren_messages::events::records::Observation;
 
-mod embedded {
-    refinery::embed_migrations!("migrations");
-}
+refinery::embed_migrations!("migrations");
 
 /// The shared exactly-once table, then the records tables.
 pub fn migrations() -> refinery::Runner {
-    let mut migrations = warren_messages::exactly_once::migrations();
-    migrations.extend(
-        embedded::migrations::runner()
-            .get_migrations()
-            .iter()
-            .cloned(),
-    );
-    refinery::Runner::new(&migrations)
+    warren_service_kit::postgres::after_claims(&migrations::runner())
 }
 
 /// A stored record: the observation as the recorder showed it, and when it was recorded.

@@ -10,20 +10,11 @@ use deadpool_postgres::Pool;
 use serde::Serialize;
 use uuid::Uuid;
 
-mod embedded {
-    refinery::embed_migrations!("migrations");
-}
+refinery::embed_migrations!("migrations");
 
 /// The shared exactly-once table, then the users tables.
 pub fn migrations() -> refinery::Runner {
-    let mut migrations = warren_messages::exactly_once::migrations();
-    migrations.extend(
-        embedded::migrations::runner()
-            .get_migrations()
-            .iter()
-            .cloned(),
-    );
-    refinery::Runner::new(&migrations)
+    warren_service_kit::postgres::after_claims(&migrations::runner())
 }
 
 #[derive(Debug, Clone, Serialize)]

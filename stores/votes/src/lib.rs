@@ -8,20 +8,11 @@
 
 use deadpool_postgres::Pool;
 
-mod embedded {
-    refinery::embed_migrations!("migrations");
-}
+refinery::embed_migrations!("migrations");
 
 /// The shared exactly-once table, then the votes tables.
 pub fn migrations() -> refinery::Runner {
-    let mut migrations = warren_messages::exactly_once::migrations();
-    migrations.extend(
-        embedded::migrations::runner()
-            .get_migrations()
-            .iter()
-            .cloned(),
-    );
-    refinery::Runner::new(&migrations)
+    warren_service_kit::postgres::after_claims(&migrations::runner())
 }
 
 /// How many counted votes one option of a poll has.
