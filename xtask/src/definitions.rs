@@ -6,7 +6,10 @@
 use warren_messages::topology::{DEFAULT_VHOST, definitions as topology_definitions};
 
 pub fn definitions() -> String {
-    let document = topology_definitions(DEFAULT_VHOST);
+    let mut document = topology_definitions(DEFAULT_VHOST);
+    // Keys in alphabetical order whichever map serde_json was built with: a workspace build
+    // turns on its `preserve_order` (through bson), `cargo xtask` alone does not.
+    document.sort_all_objects();
     let mut text =
         serde_json::to_string_pretty(&document).expect("a serde_json::Value always serialises");
     text.push('\n');
