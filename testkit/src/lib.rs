@@ -368,24 +368,6 @@ pub fn spawn(application: warren_service_kit::Application) -> Running {
     Running { port, stop, task }
 }
 
-/// Runs `application` and checks its operational endpoints: alive, ready with every named
-/// dependency answering, and metrics served; then stops it gracefully.
-pub async fn assert_ready(application: warren_service_kit::Application, dependencies: &[&str]) {
-    let running = spawn(application);
-    let health = reqwest::get(running.url("/healthz")).await.unwrap();
-    assert_eq!(health.status(), 200);
-    let ready = reqwest::get(running.url("/readyz")).await.unwrap();
-    let status = ready.status();
-    let body: Value = ready.json().await.unwrap();
-    assert_eq!(status, 200, "{body}");
-    for dependency in dependencies {
-        assert_eq!(body["checks"][dependency], "ok", "{body}");
-    }
-    let metrics = reqwest::get(running.url("/metrics")).await.unwrap();
-    assert_eq!(metrics.status(), 200);
-    running.stop().await;
-}
-
 impl Management {
     pub async fn delete(&self, path: &str) {
         let response = self
