@@ -17,14 +17,14 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let mut start = Startup::new(SERVICE, &settings)?;
     let users = start.postgres(&settings.postgres)?;
     let lockers = start.mongo(&settings.mongo).await?;
-    let csrf = Csrf::from_settings(&settings.web.csrf_secret, "warren-lockers");
+    let csrf = Csrf::from_settings(&settings.web.csrf_secret, "warren-lockers")?;
     let state = Arc::new(State {
         users,
         lockers,
         publisher: Publisher::new(start.broker()),
         attempts: Attempts::new(csrf.with_purpose("warren-locker-attempt")),
         csrf,
-        links: Csrf::from_settings(&settings.web.csrf_secret, "warren-locker-request"),
+        links: Csrf::from_settings(&settings.web.csrf_secret, "warren-locker-request")?,
         max_body_bytes: settings.web.max_body_bytes,
     });
     Ok(start.bind().await?.with_routes(routes::routes(state)))

@@ -34,8 +34,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         pool,
         publisher: Publisher::new(start.broker()),
         weather: WeatherClient::new(settings.weather.clone())?,
-        csrf: Csrf::from_settings(&settings.web.csrf_secret, "warren-records"),
-        seals: Csrf::from_settings(&settings.web.csrf_secret, "warren-record-observation"),
+        csrf: Csrf::from_settings(&settings.web.csrf_secret, "warren-records")?,
+        seals: Csrf::from_settings(&settings.web.csrf_secret, "warren-record-observation")?,
         max_body_bytes: settings.web.max_body_bytes,
         settle: Duration::from_millis(settings.web.settle_ms),
     });

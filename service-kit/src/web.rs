@@ -17,6 +17,9 @@ use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
+/// The shortest signing secret a frontend starts with: 32 bytes, HMAC-SHA256's block of output.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// CSRF tokens: HMAC-SHA256 of the session id under the service's secret, with a purpose label
 /// so that one service's tokens mean nothing to another. A token taken from one session's page
 /// is worthless with another session's cookie.
@@ -34,19 +37,28 @@ impl Csrf {
         }
     }
 
-    /// From the configured secret; an empty one is replaced by a random one (fine for a single
-    /// instance: several instances behind one address need the same secret).
-    pub fn from_settings(secret: &SecretString, purpose: &'static str) -> Self {
+    /// From the configured secret (`web.csrf_secret`). A secret shorter than
+    /// [`MIN_SECRET_BYTES`] is refused: a short key can be guessed offline from one signed form.
+    /// An empty one is replaced by a random one, which suits a single instance only (every
+    /// instance behind one address needs the same secret).
+    pub fn from_settings(secret: &SecretString, purpose: &'static str) -> anyhow::Result<Self> {
         let secret = secret.expose_secret().as_bytes();
-        if !secret.is_empty() {
-            return Self::new(secret, purpose);
+        if secret.is_empty() {
+            tracing::warn!(
+                "web.csrf_secret is empty: using a random one (instances will not share tokens)"
+            );
+            let mut random = [0_u8; MIN_SECRET_BYTES];
+            rand::rng().fill_bytes(&mut random);
+            return Ok(Self::new(&random, purpose));
         }
-        tracing::warn!(
-            "web.csrf_secret is empty: using a random one (instances will not share tokens)"
+        anyhow::ensure!(
+            secret.len() >= MIN_SECRET_BYTES,
+            "web.csrf_secret (WARREN_WEB__CSRF_SECRET) is {} bytes long; a signing secret must \
+             be at least {MIN_SECRET_BYTES} bytes (for example `openssl rand -base64 32`), the \
+             same for every instance",
+            secret.len()
         );
-        let mut random = [0_u8; 32];
-        rand::rng().fill_bytes(&mut random);
-        Self::new(&random, purpose)
+        Ok(Self::new(secret, purpose))
     }
 
     /// The same key (also a random one) under another purpose, for another kind of signature.
@@ -411,6 +423,18 @@ mod tests {
             map.insert(*name, value.parse().unwrap());
         }
         map
+    }
+
+    #[test]
+    fn a_short_signing_secret_is_refused_and_named() {
+        let short = SecretString::from("x".repeat(MIN_SECRET_BYTES - 1));
+        let error = Csrf::from_settings(&short, "vote").err().expect("refused");
+        let message = error.to_string();
+        assert!(message.contains("WARREN_WEB__CSRF_SECRET"), "{message}");
+        assert!(message.contains("31 bytes"), "{message}");
+        let long = SecretString::from("x".repeat(MIN_SECRET_BYTES));
+        assert!(Csrf::from_settings(&long, "vote").is_ok());
+        assert!(Csrf::from_settings(&SecretString::from(""), "vote").is_ok());
     }
 
     #[test]

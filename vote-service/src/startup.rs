@@ -24,7 +24,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         &settings.poll.options,
     )?);
     let pool = start.postgres(&settings.postgres)?;
-    let csrf = Csrf::from_settings(&settings.web.csrf_secret, "warren-vote");
+    let csrf = Csrf::from_settings(&settings.web.csrf_secret, "warren-vote")?;
     let attempts = Attempts::new(csrf.with_purpose("warren-vote-attempt"));
     let voter_log = csrf.with_purpose("warren-vote-log");
     let (sender, live) = live::channel();

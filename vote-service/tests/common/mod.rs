@@ -55,7 +55,7 @@ pub async fn system_with(with_worker: bool, configure: impl FnOnce(&mut Settings
     settings.postgres = database.clone();
     settings.web.results_refresh_ms = 50;
     // Shared, as every instance behind one address needs.
-    settings.web.csrf_secret = SecretString::from("vote-service test secret");
+    settings.web.csrf_secret = SecretString::from("vote-service test secret, 32 bytes or more");
     configure(&mut settings);
     let vote = spawn(
         vote_service::startup::build(settings.clone())
