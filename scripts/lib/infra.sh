@@ -23,6 +23,11 @@ WARREN_PROMETHEUS_BASE_PORT=${WARREN_PROMETHEUS_BASE_PORT:-15692}
 WARREN_PG_PORT=${WARREN_PG_PORT:-5432}
 WARREN_MONGO_PORT=${WARREN_MONGO_PORT:-27017}
 WARREN_VHOST=${WARREN_VHOST:-warren}
+# The address every server Warren starts listens on: AMQP, the management console and
+# Prometheus endpoints, epmd and Erlang distribution, PostgreSQL and the MongoDB-compatible
+# server. Loopback only by default; a multi-host cluster sets the host's own address (or 0.0.0.0)
+# and puts a firewall and TLS in front.
+WARREN_LISTEN_ADDRESS=${WARREN_LISTEN_ADDRESS:-127.0.0.1}
 
 RABBIT_BIN=/usr/lib/rabbitmq/bin
 # The services, broker users, databases and secrets, generated from warren-manifest
@@ -170,16 +175,21 @@ infra_load_secrets() {
     . "$generated"
     set +a
   }
-  local var changed=
+  # The file is created, and appended to, under umask 077: never readable by others, not even
+  # between its creation and a chmod.
+  local var mask
+  mask=$(umask)
+  umask 077
   for var in "${WARREN_SECRETS[@]}"; do
     if [ -z "${!var:-}" ]; then
       printf -v "$var" '%s' "$(random_secret)"
       export "${var?}"
       printf '%s=%s\n' "$var" "${!var}" >>"$generated"
-      changed=1
     fi
   done
-  if [ -n "$changed" ]; then chmod 600 "$generated"; fi
+  umask "$mask"
+  # A file an earlier version left readable to others is closed now.
+  if [ -f "$generated" ]; then chmod 600 "$generated"; fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -196,6 +206,10 @@ rabbit_node() {
 }
 # The address clients use for node N.
 rabbit_host() { if netns_on; then netns_addr "$1"; else echo 127.0.0.1; fi; }
+# The address node N listens on: its own in a namespace, else WARREN_LISTEN_ADDRESS.
+rabbit_bind() { if netns_on; then netns_addr "$1"; else echo "$WARREN_LISTEN_ADDRESS"; fi; }
+# An IPv4 address as an Erlang tuple: 127.0.0.1 -> {127,0,0,1}.
+erl_ip() { echo "{${1//./,}}"; }
 amqp_port() { echo $((WARREN_AMQP_BASE_PORT + $1 - 1)); }
 mgmt_port() { echo $((WARREN_MGMT_BASE_PORT + $1 - 1)); }
 
@@ -209,10 +223,19 @@ rabbit_run() {
   local n=$1 script=$2
   shift 2
   local base=$WARREN_DATA_DIR/rabbitmq node_dir=$WARREN_DATA_DIR/rabbitmq/node-$n inside=()
+  local bind
+  bind=$(rabbit_bind "$n")
   if netns_on; then
     inside=(ip netns exec "$(netns_name "$n")" env RABBITMQ_USE_LONGNAME=true)
   fi
-  "${inside[@]}" env HOME="$base" \
+  # epmd (started by the first Erlang VM that needs it) and every VM's distribution listener,
+  # the CLI tools' included, bind the node's address only (epmd adds loopback by itself).
+  local dist=()
+  if [ "$bind" != 0.0.0.0 ]; then
+    dist=(ERL_EPMD_ADDRESS="$bind"
+      RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface $(erl_ip "$bind")")
+  fi
+  "${inside[@]}" env HOME="$base" "${dist[@]}" \
     RABBITMQ_CONF_ENV_FILE="$base/no-env-file" \
     RABBITMQ_NODENAME="$(rabbit_node "$n")" \
     RABBITMQ_NODE_PORT="$(amqp_port "$n")" \
@@ -246,10 +269,12 @@ rabbit_prepare() {
     mkdir -p "$node_dir/log" "$node_dir/mnesia"
     {
       cat "$WARREN_ROOT/rabbitmq/rabbitmq.conf"
-      printf '\n# This node\nlisteners.tcp.default = %s\nmanagement.tcp.port = %s\nmanagement.tcp.ip = %s\n' \
-        "$(amqp_port "$n")" "$(mgmt_port "$n")" "$(rabbit_host "$n")"
+      printf '\n# This node, listening on %s only\n' "$(rabbit_bind "$n")"
+      printf 'listeners.tcp.default = %s:%s\n' "$(rabbit_bind "$n")" "$(amqp_port "$n")"
+      printf 'distribution.listener.interface = %s\n' "$(rabbit_bind "$n")"
+      printf 'management.tcp.port = %s\nmanagement.tcp.ip = %s\n' "$(mgmt_port "$n")" "$(rabbit_bind "$n")"
       printf 'prometheus.tcp.port = %s\nprometheus.tcp.ip = %s\n' \
-        $((WARREN_PROMETHEUS_BASE_PORT + n - 1)) "$(rabbit_host "$n")"
+        $((WARREN_PROMETHEUS_BASE_PORT + n - 1)) "$(rabbit_bind "$n")"
     } >"$node_dir/rabbitmq.conf"
     echo '[].' >"$node_dir/advanced.config"
   done
@@ -434,50 +459,76 @@ as_pg() {
   fi
 }
 
-# The postgres user must be able to reach the data directory; give it search (not read)
-# permission on any ancestor that lacks it, such as /root.
-pg_make_reachable() {
-  local dir=$1
+# As root the server runs as the postgres user, which must reach its data directory. Warren
+# changes no folder of the user's for that: its cluster lives in WARREN_DATA_DIR/postgres when
+# the postgres user can reach WARREN_DATA_DIR's parent, else under /var/lib/warren (where
+# Debian's own clusters live, /var/lib/postgresql), linked from WARREN_DATA_DIR/postgres.
+pg_place_data_dir() {
+  local link=$WARREN_DATA_DIR/postgres
   is_root || return 0
-  while [ "$dir" != / ]; do
-    if ! runuser -u postgres -- test -x "$dir"; then
-      log "granting search permission on $dir so the postgres user can reach its data directory"
-      chmod o+x "$dir"
-    fi
-    dir=$(dirname "$dir")
-  done
+  [ -L "$link" ] && return 0
+  if runuser -u postgres -- test -x "$(dirname "$WARREN_DATA_DIR")"; then
+    # WARREN_DATA_DIR is Warren's own (a throwaway one is made private by mktemp).
+    runuser -u postgres -- test -x "$WARREN_DATA_DIR" || chmod o+x "$WARREN_DATA_DIR"
+    return 0
+  fi
+  [ -e "$link" ] && die "$link is not reachable by the postgres user; move WARREN_DATA_DIR to a place it can reach, or set WARREN_POSTGRES_URL_BASE"
+  local key elsewhere
+  key=$(printf '%s' "$WARREN_DATA_DIR" | sha256sum | cut -c1-16)
+  elsewhere=/var/lib/warren/$key/postgres
+  log "the postgres user cannot reach $WARREN_DATA_DIR: its cluster lives in $elsewhere"
+  mkdir -p "$elsewhere"
+  chmod 755 /var/lib/warren
+  ln -s "$elsewhere" "$link"
+}
+
+# Removes a cluster that pg_place_data_dir put outside WARREN_DATA_DIR (a throwaway's).
+pg_forget_data_dir() {
+  local link=$WARREN_DATA_DIR/postgres target
+  [ -L "$link" ] || return 0
+  target=$(readlink -f "$link")
+  case $target in /var/lib/warren/*/postgres) rm -rf "$(dirname "$target")" ;; esac
 }
 
 # pg_url DATABASE: the URL of one database on the local server, with the password.
 pg_url() { echo "postgres://$WARREN_POSTGRES_USER:${POSTGRES_PASSWORD}@127.0.0.1:${WARREN_PG_PORT}/$1"; }
 
+# The cluster's directory, through the link pg_place_data_dir may have made (the server must be
+# given a path the postgres user can walk).
+pg_data_dir() { readlink -f "$WARREN_DATA_DIR/postgres"; }
+
 pg_start() {
-  local bin dir=$WARREN_DATA_DIR/postgres
+  local bin dir
   bin=$(pg_bin_dir) || die "PostgreSQL's server binaries are not installed"
   require_free_port "$WARREN_PG_PORT" PostgreSQL WARREN_PG_PORT
-  mkdir -p "$dir"
   if is_root; then
     id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /usr/sbin/nologin postgres
+    pg_place_data_dir
+  fi
+  dir=$(pg_data_dir)
+  mkdir -p "$dir"
+  if is_root; then
     chown postgres: "$dir"
     chmod 700 "$dir"
-    pg_make_reachable "$(dirname "$dir")"
   fi
   if [ ! -s "$dir/PG_VERSION" ]; then
     log "initialising PostgreSQL in $dir"
-    local pwfile
-    pwfile=$(mktemp)
+    local pwfile initialised=0
+    # Beside the cluster's directory: reachable by the postgres user, unlike TMPDIR may be.
+    pwfile=$(umask 077 && mktemp -p "$(dirname "$dir")")
     printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
     is_root && chown postgres "$pwfile"
     as_pg "$bin/initdb" -D "$dir" -U "$WARREN_POSTGRES_USER" --pwfile="$pwfile" --auth=scram-sha-256 \
-      -E UTF8 --locale=C.UTF-8 >"$WARREN_DATA_DIR/logs/postgres-init.log" 2>&1 ||
-      die "initdb failed; see $WARREN_DATA_DIR/logs/postgres-init.log"
+      -E UTF8 --locale=C.UTF-8 >"$WARREN_DATA_DIR/logs/postgres-init.log" 2>&1 || initialised=$?
     rm -f "$pwfile"
+    [ "$initialised" = 0 ] || die "initdb failed; see $WARREN_DATA_DIR/logs/postgres-init.log"
   fi
   log "starting PostgreSQL on 127.0.0.1:$WARREN_PG_PORT"
-  touch "$WARREN_DATA_DIR/logs/postgres.log"
-  is_root && chown postgres "$WARREN_DATA_DIR/logs/postgres.log"
-  as_pg "$bin/pg_ctl" -D "$dir" -l "$WARREN_DATA_DIR/logs/postgres.log" -w -t 60 \
-    -o "-p $WARREN_PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null ||
+  # The log is opened here (not by the server, which may not reach the logs folder as postgres):
+  # without -l the server writes to pg_ctl's output.
+  as_pg "$bin/pg_ctl" -D "$dir" -w -t 60 \
+    -o "-p $WARREN_PG_PORT -k $dir -c listen_addresses=$WARREN_LISTEN_ADDRESS -c max_connections=300" start \
+    >>"$WARREN_DATA_DIR/logs/postgres.log" 2>&1 ||
     die "PostgreSQL did not start; see $WARREN_DATA_DIR/logs/postgres.log"
   local db
   for db in "${WARREN_DATABASES[@]}"; do
@@ -488,7 +539,8 @@ pg_start() {
 }
 
 pg_stop() {
-  local bin dir=$WARREN_DATA_DIR/postgres
+  local bin dir
+  dir=$(pg_data_dir)
   [ -s "$dir/postmaster.pid" ] || return 0
   bin=$(pg_bin_dir) || return 0
   log "stopping PostgreSQL"
@@ -513,7 +565,7 @@ mongo_start() {
   require_free_port "$WARREN_MONGO_PORT" "the MongoDB-compatible server" WARREN_MONGO_PORT
   mkdir -p "$dir"
   log "starting SecantusDB (MongoDB wire protocol) on 127.0.0.1:$WARREN_MONGO_PORT"
-  "$WARREN_TOOLS_DIR/venv/bin/secantusd-py" --host 127.0.0.1 --port "$WARREN_MONGO_PORT" \
+  "$WARREN_TOOLS_DIR/venv/bin/secantusd-py" --host "$WARREN_LISTEN_ADDRESS" --port "$WARREN_MONGO_PORT" \
     --storage-path "$dir" --log-level WARNING --sync-on-commit \
     >>"$WARREN_DATA_DIR/logs/mongo.log" 2>&1 &
   echo $! >"$WARREN_DATA_DIR/mongo.pid"

@@ -29,6 +29,7 @@ throwaway_teardown() {
   if [ -n "${WARREN_KEEP_TEST_DATA:-}" ]; then
     log "data kept in $WARREN_DATA_DIR"
   else
+    pg_forget_data_dir
     rm -rf "$WARREN_DATA_DIR"
   fi
   exit "$code"
