@@ -3,11 +3,18 @@
 //! `Broker::connection` hands out the current connection while it is open and otherwise
 //! connects to the next node that answers, so that publishers and consumers heal by simply
 //! asking again after an error. Only one reconnect runs at a time.
+//!
+//! An `amqps://` node is reached over TLS (rustls, with aws-lc-rs). Its certificate must chain
+//! to the system's roots or to a CA in `broker.ca_file`, which is added to them, and name the
+//! node's host.
 
 use std::sync::Arc;
 
+use lapin::tcp::OwnedTLSConfig;
 use lapin::uri::AMQPUri;
 use lapin::{Channel, Connection, ConnectionProperties};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use secrecy::ExposeSecret;
 use tokio::sync::Mutex;
 
@@ -41,6 +48,7 @@ struct State {
 pub struct Broker {
     settings: BrokerSettings,
     uris: Vec<(String, AMQPUri)>,
+    tls: OwnedTLSConfig,
     connection_name: String,
     state: Mutex<State>,
 }
@@ -65,11 +73,13 @@ impl Broker {
             .iter()
             .map(|node| Ok((node.clone(), node_uri(&settings, node)?)))
             .collect::<Result<Vec<_>, BrokerError>>()?;
+        let tls = tls_config(&settings)?;
         // Spread services across the nodes instead of piling every client onto the first.
         let first = std::process::id() as usize % uris.len();
         Ok(Self {
             settings,
             uris,
+            tls,
             connection_name: connection_name.to_owned(),
             state: Mutex::new(State {
                 connection: None,
@@ -100,7 +110,13 @@ impl Broker {
             let (node, uri) = &self.uris[index];
             let properties = ConnectionProperties::default()
                 .with_connection_name(self.connection_name.clone().into());
-            let connect = Connection::connect_uri(uri.clone(), properties);
+            let runtime = lapin::runtime::default_runtime().map_err(BrokerError::amqp)?;
+            let connect = Connection::connect_uri_with_config(
+                uri.clone(),
+                properties,
+                self.tls.clone(),
+                runtime,
+            );
             match tokio::time::timeout(self.settings.connect_timeout(), connect).await {
                 Ok(Ok(connection)) => {
                     tracing::info!(node = %node, "connected to the broker");
@@ -173,4 +189,27 @@ fn node_uri(settings: &BrokerSettings, node: &str) -> Result<AMQPUri, BrokerErro
     uri.query.heartbeat = Some(settings.heartbeat_secs);
     uri.query.connection_timeout = Some(settings.connect_timeout_ms);
     Ok(uri)
+}
+
+/// The CA certificates of `broker.ca_file` for lapin's TLS connector, which trusts them beside
+/// the system's roots. A file that holds no certificate is refused rather than read as "no CA",
+/// which would leave only the system's roots and fail later at every connect.
+fn tls_config(settings: &BrokerSettings) -> Result<OwnedTLSConfig, BrokerError> {
+    let Some(path) = settings.ca_file() else {
+        return Ok(OwnedTLSConfig::default());
+    };
+    let invalid = |reason: String| {
+        BrokerError::Settings("broker.ca_file", format!("{}: {reason}", path.display()))
+    };
+    let pem = std::fs::read_to_string(path).map_err(|error| invalid(error.to_string()))?;
+    let certificates = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| invalid(error.to_string()))?;
+    if certificates.is_empty() {
+        return Err(invalid("no PEM certificate in it".into()));
+    }
+    Ok(OwnedTLSConfig {
+        identity: None,
+        cert_chain: Some(pem),
+    })
 }

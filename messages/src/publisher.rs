@@ -391,6 +391,7 @@ mod tests {
             heartbeat_secs: 5,
             connect_timeout_ms: 3_000,
             confirm_timeout_ms: 5_000,
+            ca_file: None,
         };
         Arc::new(Broker::new(settings, "test-forget").unwrap())
     }

@@ -275,6 +275,7 @@ rabbit_prepare() {
       printf 'management.tcp.port = %s\nmanagement.tcp.ip = %s\n' "$(mgmt_port "$n")" "$(rabbit_bind "$n")"
       printf 'prometheus.tcp.port = %s\nprometheus.tcp.ip = %s\n' \
         $((WARREN_PROMETHEUS_BASE_PORT + n - 1)) "$(rabbit_bind "$n")"
+      rabbit_tls_conf "$n"
     } >"$node_dir/rabbitmq.conf"
     echo '[].' >"$node_dir/advanced.config"
   done
@@ -523,11 +524,12 @@ pg_start() {
     rm -f "$pwfile"
     [ "$initialised" = 0 ] || die "initdb failed; see $WARREN_DATA_DIR/logs/postgres-init.log"
   fi
+  pg_tls_prepare "$dir"
   log "starting PostgreSQL on 127.0.0.1:$WARREN_PG_PORT"
   # The log is opened here (not by the server, which may not reach the logs folder as postgres):
   # without -l the server writes to pg_ctl's output.
   as_pg "$bin/pg_ctl" -D "$dir" -w -t 60 \
-    -o "-p $WARREN_PG_PORT -k $dir -c listen_addresses=$WARREN_LISTEN_ADDRESS -c max_connections=300" start \
+    -o "-p $WARREN_PG_PORT -k $dir -c listen_addresses=$WARREN_LISTEN_ADDRESS -c max_connections=300$(pg_tls_options)" start \
     >>"$WARREN_DATA_DIR/logs/postgres.log" 2>&1 ||
     die "PostgreSQL did not start; see $WARREN_DATA_DIR/logs/postgres.log"
   local db
@@ -582,6 +584,116 @@ mongo_stop() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# TLS (WARREN_TLS=1; the throwaway infrastructure turns it on): a private CA in the data
+# directory signs a certificate for each server. RabbitMQ node 1 adds a TLS listener
+# (WARREN_AMQPS_PORT), PostgreSQL turns ssl on (same port: clients choose with sslmode), and a
+# second MongoDB-compatible server speaks only TLS (WARREN_MONGO_TLS_PORT; SecantusDB's TLS is
+# all or nothing on a port). The plain listeners stay as they are.
+
+WARREN_TLS=${WARREN_TLS:-0}
+WARREN_AMQPS_PORT=${WARREN_AMQPS_PORT:-$((WARREN_AMQP_BASE_PORT + 10))}
+WARREN_MONGO_TLS_PORT=${WARREN_MONGO_TLS_PORT:-$((WARREN_MONGO_PORT + 1))}
+
+tls_on() { [ "$WARREN_TLS" = 1 ]; }
+tls_dir() { echo "$WARREN_DATA_DIR/tls"; }
+
+# tls_issue NAME SAN...: NAME.pem and NAME.key in tls_dir, a server certificate signed by the
+# CA (made first if missing) for the subject alternative names given (IP:… or DNS:…).
+tls_issue() {
+  local name=$1 dir sans
+  shift
+  dir=$(tls_dir)
+  sans=$(
+    IFS=,
+    echo "$*"
+  )
+  mkdir -p "$dir"
+  {
+    if [ ! -s "$dir/ca.pem" ]; then
+      (umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=Warren test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout "$dir/ca.key" -out "$dir/ca.pem") && chmod 644 "$dir/ca.pem"
+    fi &&
+      (umask 077 && openssl req -new -newkey rsa:2048 -nodes -subj "/CN=$name" \
+        -keyout "$dir/$name.key" -out "$dir/$name.csr") &&
+      printf 'subjectAltName=%s\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' \
+        "$sans" >"$dir/$name.ext" &&
+      openssl x509 -req -days 30 -in "$dir/$name.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+        -set_serial "0x$(openssl rand -hex 16)" -extfile "$dir/$name.ext" -out "$dir/$name.pem"
+  } >>"$WARREN_DATA_DIR/logs/tls.log" 2>&1 || die "could not issue the $name certificate; see $WARREN_DATA_DIR/logs/tls.log"
+  rm -f "$dir/$name.csr" "$dir/$name.ext"
+}
+
+# Node N's TLS lines for its rabbitmq.conf (node 1 only): a listener on its own address, and
+# the CA that a client certificate, if one is offered, must chain to.
+rabbit_tls_conf() {
+  local n=$1 dir
+  tls_on && [ "$n" = 1 ] || return 0
+  dir=$(tls_dir)
+  netns_on || require_free_port "$WARREN_AMQPS_PORT" "AMQP over TLS of node 1" WARREN_AMQPS_PORT
+  tls_issue rabbit-1 "IP:$(rabbit_host 1)" DNS:localhost
+  printf '\n# TLS (WARREN_TLS=1)\nlisteners.ssl.default = %s:%s\n' "$(rabbit_bind 1)" "$WARREN_AMQPS_PORT"
+  printf 'ssl_options.cacertfile = %s\nssl_options.certfile = %s\nssl_options.keyfile = %s\n' \
+    "$dir/ca.pem" "$dir/rabbit-1.pem" "$dir/rabbit-1.key"
+  printf 'ssl_options.verify = verify_peer\nssl_options.fail_if_no_peer_cert = false\n'
+}
+
+# PostgreSQL's certificate and key, in its cluster's directory DIR (which the postgres user
+# surely reaches), named as pg_tls_options names them.
+pg_tls_prepare() {
+  local dir=$1
+  tls_on || return 0
+  tls_issue postgres IP:127.0.0.1 DNS:localhost
+  install -m 600 "$(tls_dir)/postgres.pem" "$dir/server.crt"
+  install -m 600 "$(tls_dir)/postgres.key" "$dir/server.key"
+  if is_root; then chown postgres "$dir/server.crt" "$dir/server.key"; fi
+}
+pg_tls_options() { if tls_on; then printf ' -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key'; fi; }
+
+mongo_tls_uri() { echo "mongodb://127.0.0.1:${WARREN_MONGO_TLS_PORT}/?directConnection=true&tls=true"; }
+
+mongo_tls_ping() {
+  "$WARREN_TOOLS_DIR/venv/bin/python" - "$(mongo_tls_uri)" "$(tls_dir)/ca.pem" <<'EOF'
+import sys
+from pymongo import MongoClient
+MongoClient(sys.argv[1], tlsCAFile=sys.argv[2], serverSelectionTimeoutMS=1000).admin.command("ping")
+EOF
+}
+
+tls_mongo_start() {
+  local dir=$WARREN_DATA_DIR/mongo-tls
+  tls_on || return 0
+  require_free_port "$WARREN_MONGO_TLS_PORT" "the MongoDB-compatible server over TLS" WARREN_MONGO_TLS_PORT
+  tls_issue mongo IP:127.0.0.1 DNS:localhost
+  mkdir -p "$dir"
+  log "starting SecantusDB over TLS only on 127.0.0.1:$WARREN_MONGO_TLS_PORT"
+  "$WARREN_TOOLS_DIR/venv/bin/secantusd-py" --host 127.0.0.1 --port "$WARREN_MONGO_TLS_PORT" \
+    --storage-path "$dir" --log-level WARNING \
+    --tls-cert-file "$(tls_dir)/mongo.pem" --tls-key-file "$(tls_dir)/mongo.key" \
+    >>"$WARREN_DATA_DIR/logs/mongo-tls.log" 2>&1 &
+  echo $! >"$WARREN_DATA_DIR/mongo-tls.pid"
+  wait_until 60 "the MongoDB-compatible server over TLS" mongo_tls_ping ||
+    die "the MongoDB-compatible server over TLS did not start; see $WARREN_DATA_DIR/logs/mongo-tls.log"
+}
+
+tls_mongo_stop() {
+  local pid
+  pid=$(cat "$WARREN_DATA_DIR/mongo-tls.pid" 2>/dev/null) || return 0
+  log "stopping the MongoDB-compatible server over TLS"
+  kill_and_wait "$pid" 30
+  rm -f "$WARREN_DATA_DIR/mongo-tls.pid"
+}
+
+# The TLS endpoints for the tests: the CA, node 1's TLS listener, the TLS-only MongoDB server.
+tls_export_endpoints() {
+  tls_on || return 0
+  export WARREN_TLS_CA_FILE WARREN_AMQPS_NODE WARREN_MONGO_TLS_URI
+  WARREN_TLS_CA_FILE=$(tls_dir)/ca.pem
+  WARREN_AMQPS_NODE="amqps://$(rabbit_host 1):$WARREN_AMQPS_PORT"
+  WARREN_MONGO_TLS_URI=$(mongo_tls_uri)
+}
+
+# ---------------------------------------------------------------------------------------------
 
 # kill_and_wait PID SECONDS: SIGTERM, wait for the process to exit, SIGKILL past the deadline.
 kill_and_wait() {
@@ -600,12 +712,14 @@ infra_start() {
   infra_load_secrets
   pg_start
   mongo_start
+  tls_mongo_start
   rabbit_start
 }
 
 infra_stop() {
   rabbit_stop
   mongo_stop
+  tls_mongo_stop
   pg_stop
 }
 
@@ -628,6 +742,7 @@ infra_export_endpoints() {
   export WARREN_POSTGRES_URL_BASE="postgres://$WARREN_POSTGRES_USER@127.0.0.1:${WARREN_PG_PORT}"
   export WARREN_MONGO_URI
   WARREN_MONGO_URI=$(mongo_uri)
+  tls_export_endpoints
 }
 
 # shellcheck source=netns.sh

@@ -17,6 +17,9 @@ export WARREN_IGNORE_DOTENV=1
 # WARREN_RABBIT_NETNS=1 from the caller puts each RabbitMQ node in a network namespace of its
 # own, so that a test can partition the cluster for real (scripts/lib/netns.sh).
 export WARREN_RABBIT_NETNS=${WARREN_RABBIT_NETNS:-0}
+# A private CA, a TLS listener on RabbitMQ node 1, PostgreSQL with ssl on and a MongoDB-compatible
+# server that speaks only TLS, for the TLS tests (scripts/lib/infra.sh); WARREN_TLS=0 leaves them out.
+export WARREN_TLS=${WARREN_TLS:-1}
 
 # shellcheck source=infra.sh
 . "$WARREN_ROOT/scripts/lib/infra.sh"

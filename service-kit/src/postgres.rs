@@ -1,12 +1,24 @@
 //! PostgreSQL connection pools and migrations from settings.
+//!
+//! TLS follows `postgres.sslmode`: `disable` never, `prefer` when the server offers it and a
+//! `postgres.ca_file` is set (without one, plain as before), `require` always. Every TLS
+//! connection verifies the server's certificate and that it names the URL's host, against
+//! `postgres.ca_file` alone when it is set and the system's roots otherwise; libpq's
+//! `verify-full` is what `require` does here (tokio-postgres names no other modes).
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use rustls::RootCertStore;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,6 +29,22 @@ pub struct PostgresSettings {
     pub password: SecretString,
     pub pool_size: usize,
     pub connect_timeout_ms: u64,
+    /// `disable`, `prefer` or `require`; it replaces an `sslmode` in the URL.
+    #[serde(default)]
+    pub sslmode: SslMode,
+    /// A PEM file of the CA certificates the server's certificate must chain to (only these).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Whether connections use TLS (`postgres.sslmode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    Disable,
+    #[default]
+    Prefer,
+    Require,
 }
 
 impl PostgresSettings {
@@ -30,7 +58,38 @@ impl PostgresSettings {
             config.password(self.password.expose_secret());
         }
         config.connect_timeout(Duration::from_millis(self.connect_timeout_ms));
+        config.ssl_mode(match self.sslmode {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            SslMode::Require => tokio_postgres::config::SslMode::Require,
+        });
         Ok(config)
+    }
+
+    /// The CA file, if one is set (an empty value from the environment is none).
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file
+            .as_deref()
+            .filter(|path| !path.as_os_str().is_empty())
+    }
+
+    /// The TLS connector these settings ask for, or none where connections stay plain.
+    pub fn tls(&self) -> anyhow::Result<Option<MakeRustlsConnect>> {
+        let roots = match (self.sslmode, self.ca_file()) {
+            (SslMode::Disable, _) | (SslMode::Prefer, None) => return Ok(None),
+            (_, Some(path)) => ca_roots(path)?,
+            (SslMode::Require, None) => system_roots()?,
+        };
+        // The provider is named here rather than taken from the process: mongodb builds ring
+        // and lapin aws-lc-rs into every binary, and rustls will not choose between them.
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .context("TLS for PostgreSQL")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(Some(MakeRustlsConnect::new(config)))
     }
 
     /// The database the URL names, for log lines (never the URL itself).
@@ -42,15 +101,47 @@ impl PostgresSettings {
     }
 }
 
+/// The certificates of `postgres.ca_file`, the only roots a connection then trusts.
+fn ca_roots(path: &Path) -> anyhow::Result<RootCertStore> {
+    let invalid = || {
+        format!(
+            "postgres.ca_file {} is not a PEM file of CA certificates",
+            path.display()
+        )
+    };
+    let pem = std::fs::read(path).with_context(invalid)?;
+    let mut roots = RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(&pem) {
+        roots
+            .add(certificate.with_context(invalid)?)
+            .with_context(invalid)?;
+    }
+    anyhow::ensure!(!roots.is_empty(), "{}: no certificate in it", invalid());
+    Ok(roots)
+}
+
+fn system_roots() -> anyhow::Result<RootCertStore> {
+    let native = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(native.certs);
+    anyhow::ensure!(
+        !roots.is_empty(),
+        "postgres.sslmode is require without postgres.ca_file, and the system has no CA certificates ({:?})",
+        native.errors
+    );
+    Ok(roots)
+}
+
 /// A pool that connects on demand: building it never fails because the server is down.
 pub fn pool(settings: &PostgresSettings) -> anyhow::Result<Pool> {
-    let manager = Manager::from_config(
-        settings.config()?,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let config = settings.config()?;
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match settings.tls()? {
+        Some(tls) => Manager::from_config(config, tls, manager_config),
+        None => Manager::from_config(config, NoTls, manager_config),
+    };
     Pool::builder(manager)
         .max_size(settings.pool_size)
         .wait_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)))

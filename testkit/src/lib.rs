@@ -7,8 +7,9 @@
 //! MongoDB database, and settings for any service's broker user; it administers the broker
 //! through its management API and stops and restarts its nodes. Around that: the service
 //! binaries as child processes (`services`), the frontends as a client without JavaScript
-//! (`web`) and as a headless browser (`browser`), a TCP fault proxy (`proxy`), and the chaos
-//! harness (`chaos`, run by `warren-chaos`).
+//! (`web`) and as a headless browser (`browser`), a TCP fault proxy (`proxy`), the TLS
+//! endpoints and a CA of another issuer (`tls`), and the chaos harness (`chaos`, run by
+//! `warren-chaos`).
 //!
 //! It publishes and consumes through `warren-messages`, as a service does; only the
 //! `warren-bench` binary names lapin, to measure bare lapin beside the library. Tests run
@@ -19,6 +20,7 @@ pub mod browser;
 pub mod chaos;
 pub mod proxy;
 pub mod services;
+pub mod tls;
 pub mod web;
 
 use std::time::Duration;
@@ -66,6 +68,7 @@ pub fn broker_settings(user: &str, vhost: &str) -> BrokerSettings {
         heartbeat_secs: 5,
         connect_timeout_ms: 3_000,
         confirm_timeout_ms: 5_000,
+        ca_file: None,
     }
 }
 
@@ -239,6 +242,8 @@ pub async fn postgres_database() -> PostgresSettings {
         password: SecretString::from(password),
         pool_size: 8,
         connect_timeout_ms: 3_000,
+        sslmode: Default::default(),
+        ca_file: None,
     }
 }
 
