@@ -11,8 +11,14 @@
 //!   a delayed retry that does not count against `Q`'s delivery limit;
 //! - `warren.dead` (topic) routes key `Q` to `Q.dead`: poison that a handler rejected with a
 //!   reason, and messages that exceeded the delivery limit (at-least-once dead lettering).
+//!
+//! Consumer and dead-letter queues are bounded by policies ([`policies`], module `bounds`).
 
 use serde_json::{Value, json};
+
+mod bounds;
+
+pub use bounds::{DEAD_LETTER_BOUND_POLICY, QUEUE_BOUND_POLICY, QueueBounds, policies};
 
 /// The virtual host Warren's services live in.
 pub const DEFAULT_VHOST: &str = "warren";
@@ -309,7 +315,7 @@ pub fn definitions(vhost: &str) -> Value {
         "permissions": permissions,
         "topic_permissions": topic_permissions,
         "parameters": [],
-        "policies": [],
+        "policies": policies(vhost, QueueBounds::DEFAULT),
         "exchanges": exchanges,
         "queues": queues,
         "bindings": bindings,

@@ -217,6 +217,23 @@ pub async fn vhost_with(queues: &[ConsumerQueue]) -> String {
     vhost
 }
 
+/// A fresh vhost like [`vhost_with`] whose consumer and dead-letter queues hold at most about
+/// `bounds` ready messages, so that a stopped consumer's queue fills within a test.
+pub async fn vhost_bounded(queues: &[ConsumerQueue], bounds: topology::QueueBounds) -> String {
+    let vhost = vhost_with(queues).await;
+    bound_queues(&vhost, bounds).await;
+    vhost
+}
+
+/// Sets the bounding policies of `vhost` to `bounds`, as scripts/up does with the operator's
+/// bounds: the queues stay as they are, and take the new bound at once.
+pub async fn bound_queues(vhost: &str, bounds: topology::QueueBounds) {
+    let policies = topology::policies(vhost, bounds);
+    Management::new()
+        .post("definitions", &serde_json::json!({ "policies": policies }))
+        .await;
+}
+
 /// An admin connection string for the test PostgreSQL server (no password inside).
 fn postgres_base() -> String {
     env("WARREN_POSTGRES_URL_BASE")
