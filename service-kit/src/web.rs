@@ -276,7 +276,15 @@ pub enum Refusal {
     /// A dependency (broker, database) cannot serve the request now; nothing was done.
     #[error("{0}")]
     Unavailable(String),
+    /// The broker refused the message (a queue at its bound): nothing was done, and the
+    /// client should try again in [`BUSY_RETRY_AFTER_SECS`] seconds (503 with `Retry-After`).
+    #[error("{0}")]
+    Busy(String),
 }
+
+/// The `Retry-After` of a [`Refusal::Busy`]: long enough for a consumer that was merely slow
+/// to catch up, short enough that a person retrying by hand is not sent away for long.
+pub const BUSY_RETRY_AFTER_SECS: u64 = 5;
 
 impl warp::reject::Reject for Refusal {}
 
@@ -288,8 +296,20 @@ impl Refusal {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
+    }
+
+    /// `response` (this refusal's page or JSON) with the headers the refusal calls for: a
+    /// `Retry-After` when the broker was busy.
+    pub fn with_headers(&self, mut response: Response) -> Response {
+        if let Self::Busy(_) = self {
+            response.headers_mut().insert(
+                warp::http::header::RETRY_AFTER,
+                warp::http::HeaderValue::from(BUSY_RETRY_AFTER_SECS),
+            );
+        }
+        response
     }
 
     pub fn reject(self) -> Rejection {
@@ -360,14 +380,18 @@ pub fn explain(rejection: &Rejection) -> (StatusCode, String) {
 pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
     let (status, message) = explain(&rejection);
     let title = status.canonical_reason().unwrap_or("Error");
-    Ok(html(
+    let page = html(
         &ErrorPage {
             status: status.as_u16(),
             title,
             message: &message,
         },
         status,
-    ))
+    );
+    Ok(match rejection.find::<Refusal>() {
+        Some(refusal) => refusal.with_headers(page),
+        None => page,
+    })
 }
 
 /// A browser's POST carries `Origin`; when it does, it must name this very host.
@@ -416,6 +440,27 @@ pub fn form_post(limit: u64) -> impl Filter<Extract = (), Error = Rejection> + C
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_busy_broker_is_a_503_with_retry_after_and_an_outage_without() {
+        let busy = recover(Refusal::Busy("busy, try again".into()).reject())
+            .await
+            .unwrap();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            busy.headers()[warp::http::header::RETRY_AFTER],
+            BUSY_RETRY_AFTER_SECS.to_string()
+        );
+        let down = recover(Refusal::Unavailable("down".into()).reject())
+            .await
+            .unwrap();
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            down.headers()
+                .get(warp::http::header::RETRY_AFTER)
+                .is_none()
+        );
+    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

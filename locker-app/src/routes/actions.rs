@@ -21,7 +21,7 @@ use warren_messages::events::names::{Location, LockerCode, UserName};
 use warren_messages::events::users::{
     DeletionRequested, LockerWanted, RegistrationRequested, ReleaseWanted,
 };
-use warren_messages::{Envelope, Event};
+use warren_messages::{Envelope, Event, PublishError};
 use warren_service_kit::web::{Refusal, form_post, html, verified_attempt};
 
 use super::{SESSION_COOKIE, State, with_state};
@@ -120,6 +120,16 @@ async fn send<E: Event>(state: &State, payload: E, sent: Sent) -> Result<Respons
                 fields: sent.fields,
             };
             Ok(html(&page, StatusCode::SERVICE_UNAVAILABLE))
+        }
+        Err(PublishError::Nacked) => {
+            // A queue at its bound: the services are behind, not down.
+            tracing::warn!(%request_id, "request refused by the broker: busy");
+            Err(Refusal::Busy(
+                "the locker service is busy right now, so your request was not sent. Nothing was \
+                 changed; please try again in a few seconds."
+                    .into(),
+            )
+            .reject())
         }
         Err(error) => {
             tracing::warn!(%error, %request_id, "request not taken by the broker");

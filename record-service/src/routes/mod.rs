@@ -91,10 +91,10 @@ pub fn json_reply(value: &serde_json::Value, status: StatusCode) -> Response {
 
 /// A refusal as JSON, for the API.
 pub fn json_refusal(refusal: &Refusal) -> Response {
-    json_reply(
+    refusal.with_headers(json_reply(
         &serde_json::json!({ "error": refusal.to_string() }),
         refusal.status(),
-    )
+    ))
 }
 
 /// Waits (up to the settle time) until the read model agrees with `done`.

@@ -14,7 +14,7 @@ use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 use warren_messages::events::records::{RecordDeleted, WeatherRecorded};
-use warren_messages::{Envelope, Event};
+use warren_messages::{Envelope, Event, PublishError};
 use warren_service_kit::web::{Refusal, Session, form_post, html, page, verified_session};
 
 use super::{
@@ -56,6 +56,14 @@ async fn publish<E: Event>(state: &State, payload: E) -> Result<(), Refusal> {
     state.publisher.publish(&envelope).await.map_err(|error| {
         tracing::warn!(%error, message_id = %envelope.message_id, "not confirmed by the broker");
         // Record and Delete are idempotent by record id, so sending either again is safe.
+        if let PublishError::Nacked = error {
+            // A queue at its bound: the projection is behind, not down.
+            return Refusal::Busy(
+                "the recorder is busy right now, so nothing was changed; please try again in a \
+                 few seconds"
+                    .into(),
+            );
+        }
         Refusal::Unavailable(if error.outcome_unknown() {
             format!(
                 "we could not confirm the change ({error}); it may have been made. Sending it \

@@ -18,8 +18,8 @@ use warp::http::header::{LOCATION, SET_COOKIE};
 use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
-use warren_messages::Envelope;
 use warren_messages::events::votes::{OrderedVoteCast, VoteCast};
+use warren_messages::{Envelope, PublishError};
 
 use warren_service_kit::web::{Refusal, form_post, html, verified_attempt};
 
@@ -134,9 +134,17 @@ async fn cast(
         && !error.outcome_unknown()
     {
         tracing::warn!(%error, "vote not taken by the broker");
-        return Err(Refusal::Unavailable(format!(
-            "your vote was not recorded: {error}. Please try again."
-        ))
+        // A refusal (nack) is a queue at its bound: the tally is behind, not down.
+        return Err(match error {
+            PublishError::Nacked => Refusal::Busy(
+                "voting is busy right now, so your vote was not recorded. Please try again in a \
+                 few seconds."
+                    .into(),
+            ),
+            _ => Refusal::Unavailable(format!(
+                "your vote was not recorded: {error}. Please try again."
+            )),
+        }
         .reject());
     }
     // Sent, and perhaps recorded: whatever the voter sends next is ordered after it.

@@ -31,6 +31,8 @@ pub struct System {
     pub database: PostgresSettings,
     /// vote-service's settings, to start more instances of it.
     pub settings: Settings,
+    /// What tally-worker is started with.
+    pub wiring: Wiring,
 }
 
 pub async fn system(with_worker: bool) -> System {
@@ -39,7 +41,16 @@ pub async fn system(with_worker: bool) -> System {
 
 /// The system with vote-service's settings changed by `configure`.
 pub async fn system_with(with_worker: bool, configure: impl FnOnce(&mut Settings)) -> System {
-    let vhost = vhost_with(&[TALLY_VOTES]).await;
+    system_on(vhost_with(&[TALLY_VOTES]).await, with_worker, configure).await
+}
+
+/// The system on `vhost` (which holds the votes queue), with vote-service's settings changed
+/// by `configure`.
+pub async fn system_on(
+    vhost: String,
+    with_worker: bool,
+    configure: impl FnOnce(&mut Settings),
+) -> System {
     let database = postgres_database().await;
     // tally-worker owns the schema: it migrates even when it is not left running.
     let wiring = Wiring::new(vhost.clone()).with_postgres(VOTES_DB, database.clone());
@@ -68,10 +79,16 @@ pub async fn system_with(with_worker: bool, configure: impl FnOnce(&mut Settings
         vhost,
         database,
         settings,
+        wiring,
     }
 }
 
 impl System {
+    /// Starts tally-worker (again) on this system's vhost and database.
+    pub async fn start_worker(&mut self) {
+        self.worker = Some(Worker(self.wiring.start(TALLY_WORKER).await));
+    }
+
     /// One more vote-service instance like the first, with its settings changed by `configure`.
     pub async fn another_instance(&self, configure: impl FnOnce(&mut Settings)) -> Running {
         let mut settings = self.settings.clone();
