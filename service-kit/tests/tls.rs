@@ -103,3 +103,48 @@ async fn mongo_answers_over_tls_with_the_ca_file_and_refuses_another_ca() {
         .unwrap();
     assert!(mongo::ping(&database).await.is_err());
 }
+
+#[derive(Debug, serde::Deserialize)]
+struct Sections {
+    postgres: PostgresSettings,
+}
+
+#[test]
+fn tls_settings_come_from_the_environment_and_a_bad_sslmode_names_its_key() {
+    const DEFAULTS: &str = "[http]\nport = 8089\n[broker]\nusername = \"sample\"\n\
+        [postgres]\nurl = \"postgres://sample@127.0.0.1/sample\"\n";
+    let load = |pairs: &[(&str, &str)]| {
+        warren_service_kit::Settings::<Sections>::load_from(
+            DEFAULTS,
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    };
+    let defaults = load(&[]).unwrap();
+    assert_eq!(defaults.postgres.sslmode, SslMode::Prefer);
+    assert_eq!(defaults.postgres.ca_file(), None);
+    assert_eq!(defaults.broker.ca_file(), None);
+
+    let set = load(&[
+        ("WARREN_POSTGRES__SSLMODE", "require"),
+        ("WARREN_POSTGRES__CA_FILE", "/etc/warren/tls/ca.pem"),
+        ("WARREN_BROKER__CA_FILE", "/etc/warren/tls/broker-ca.pem"),
+    ])
+    .unwrap();
+    assert_eq!(set.postgres.sslmode, SslMode::Require);
+    assert_eq!(
+        set.postgres.ca_file(),
+        Some(Path::new("/etc/warren/tls/ca.pem"))
+    );
+    assert_eq!(
+        set.broker.ca_file(),
+        Some(Path::new("/etc/warren/tls/broker-ca.pem"))
+    );
+    // An empty variable is no CA file.
+    let empty = load(&[("WARREN_BROKER__CA_FILE", "")]).unwrap();
+    assert_eq!(empty.broker.ca_file(), None);
+
+    let error = load(&[("WARREN_POSTGRES__SSLMODE", "verify-full")])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("sslmode"), "{error}");
+}
