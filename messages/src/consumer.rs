@@ -599,11 +599,16 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the queue is looked at for the lag gauge and the orphan check.
 const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Reports how many messages wait in the queue (the `warren_consumer_lag` gauge), and signals
-/// `orphaned` when this runner's subscription is certainly dead though the broker may never
-/// have said so (RabbitMQ does not always send `basic.cancel` when a quorum queue is deleted):
-/// the queue no longer exists, or it twice in a row shows no consumer at all.
+/// Reports how many messages wait in the queue (the `warren_consumer_lag` gauge) and in its
+/// dead-letter queue (`warren_dead_letter_queue_depth`, the alert that poison is piling up
+/// towards the queue's bound), and signals `orphaned` when this runner's subscription is
+/// certainly dead though the broker may never have said so (RabbitMQ does not always send
+/// `basic.cancel` when a quorum queue is deleted): the queue no longer exists, or it twice in a
+/// row shows no consumer at all.
 async fn watch_queue(broker: Arc<Broker>, queue: ConsumerQueue, orphaned: Arc<Notify>) {
+    let dead_letter_queue = queue.dead_letter_queue();
+    let dead_depth =
+        metrics::gauge!("warren_dead_letter_queue_depth", "queue" => dead_letter_queue.clone());
     let mut channel: Option<Channel> = None;
     let mut empty_readings = 0;
     let mut tick = tokio::time::interval(WATCH_INTERVAL);
@@ -648,6 +653,22 @@ async fn watch_queue(broker: Arc<Broker>, queue: ConsumerQueue, orphaned: Arc<No
                 }
                 Err(_) => channel = None,
             },
+        }
+        // A passive declare needs no permission, so the consumer reads its `.dead` queue's
+        // depth though it may not consume from it. A failure closes the channel: next tick.
+        if let Some(open) = &channel {
+            let declare = open.queue_declare(
+                dead_letter_queue.as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            );
+            match tokio::time::timeout(WATCH_INTERVAL, declare).await {
+                Ok(Ok(info)) => dead_depth.set(f64::from(info.message_count())),
+                _ => channel = None,
+            }
         }
     }
 }
