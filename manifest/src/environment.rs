@@ -18,8 +18,11 @@ pub enum Value {
     BrokerNodes,
     /// The virtual host Warren lives in.
     BrokerVhost,
-    /// The URL of a PostgreSQL database (without password).
-    PostgresUrl { database: &'static str },
+    /// The URL of a PostgreSQL database for a role (without password).
+    PostgresUrl {
+        database: &'static str,
+        user: String,
+    },
     /// The MongoDB connection string.
     MongoUri,
     /// A MongoDB database's name.
@@ -62,18 +65,22 @@ impl Service {
                 },
             },
         ];
-        if let Some(postgres) = self.postgres {
+        if let (Some(postgres), Some(user), Some(password)) = (
+            self.postgres,
+            self.postgres_role(),
+            self.postgres_password_variable(),
+        ) {
+            // Its own role, never the administrator.
             variables.push(Variable {
                 name: "WARREN_POSTGRES__URL",
                 value: Value::PostgresUrl {
                     database: postgres.database.name,
+                    user,
                 },
             });
             variables.push(Variable {
                 name: "WARREN_POSTGRES__PASSWORD",
-                value: Value::Secret {
-                    variable: crate::POSTGRES_PASSWORD.into(),
-                },
+                value: Value::Secret { variable: password },
             });
         }
         if let Some(mongo) = self.mongo {
@@ -118,6 +125,26 @@ mod tests {
                     .and_then(|rest| rest.split_once("__"))
                     .unwrap_or_else(|| panic!("{} is not WARREN_<SECTION>__<KEY>", variable.name));
                 assert!(!section.is_empty() && !key.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn a_postgres_user_logs_in_as_its_own_role_never_as_the_administrator() {
+        for service in SERVICES {
+            for variable in service.environment() {
+                assert_ne!(
+                    variable.value,
+                    crate::Value::Secret {
+                        variable: crate::POSTGRES_PASSWORD.into()
+                    },
+                    "{}",
+                    service.name
+                );
+                if let crate::Value::PostgresUrl { user, .. } = variable.value {
+                    assert_eq!(Some(&user), service.postgres_role().as_ref());
+                    assert_ne!(user, crate::POSTGRES_USER);
+                }
             }
         }
     }

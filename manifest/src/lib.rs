@@ -11,6 +11,7 @@
 //! This crate is data and nothing else: no I/O, no dependencies.
 
 pub mod environment;
+pub mod postgres;
 
 pub use environment::{Value, Variable};
 
@@ -47,7 +48,8 @@ pub const RECORDS_DB: Database = Database {
     tables: &["applied_messages", "records", "deleted_records"],
 };
 
-/// The PostgreSQL user that owns every database and that every service logs in as.
+/// PostgreSQL's administrator: the infrastructure scripts and the tests' scaffolding make the
+/// services' roles and databases as it (`postgres::setup_script`); no service logs in as it.
 pub const POSTGRES_USER: &str = "warren";
 /// The variable holding [`POSTGRES_USER`]'s password.
 pub const POSTGRES_PASSWORD: &str = "POSTGRES_PASSWORD";
@@ -269,6 +271,7 @@ pub fn secrets() -> Vec<Secret> {
         variable: POSTGRES_PASSWORD.into(),
         purpose: format!("PostgreSQL's user {POSTGRES_USER}"),
     });
+    secrets.extend(postgres::role_secrets());
     for service in SERVICES {
         if let Some(variable) = service.csrf_secret_variable() {
             secrets.push(Secret {

@@ -491,8 +491,14 @@ pg_forget_data_dir() {
   case $target in /var/lib/warren/*/postgres) rm -rf "$(dirname "$target")" ;; esac
 }
 
-# pg_url DATABASE: the URL of one database on the local server, with the password.
-pg_url() { echo "postgres://$WARREN_POSTGRES_USER:${POSTGRES_PASSWORD}@127.0.0.1:${WARREN_PG_PORT}/$1"; }
+# pg_admin_psql ARGS...: psql as the administrator on the local server. The password goes
+# through the environment (PGPASSWORD), never a process argument; so do the roles' passwords
+# that scripts/lib/generated/postgres.sql reads with \getenv.
+pg_admin_psql() {
+  PGPASSWORD=$POSTGRES_PASSWORD psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$WARREN_PG_PORT" \
+    -U "$WARREN_POSTGRES_USER" -d postgres "$@"
+}
+
 
 # The cluster's directory, through the link pg_place_data_dir may have made (the server must be
 # given a path the postgres user can walk).
@@ -532,13 +538,14 @@ pg_start() {
     -o "-p $WARREN_PG_PORT -k $dir -c listen_addresses=$WARREN_LISTEN_ADDRESS -c max_connections=300$(pg_tls_options)" start \
     >>"$WARREN_DATA_DIR/logs/postgres.log" 2>&1 ||
     die "PostgreSQL did not start; see $WARREN_DATA_DIR/logs/postgres.log"
-  local db
-  for db in "${WARREN_DATABASES[@]}"; do
-    if [ -z "$(psql -X -q -At "$(pg_url postgres)" -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
-      psql -X -q "$(pg_url postgres)" -c "CREATE DATABASE $db" >/dev/null || die "could not create database $db"
-    fi
-  done
+  # Every service's role and every database, as warren-manifest states them (also run on a data
+  # directory an earlier Warren made: its databases and tables pass to their owners' roles).
+  log "creating PostgreSQL's roles and databases (scripts/lib/generated/postgres.sql)"
+  pg_admin_psql -f "$WARREN_ROOT/scripts/lib/generated/postgres.sql" \
+    >>"$WARREN_DATA_DIR/logs/postgres-setup.log" 2>&1 ||
+    die "could not create PostgreSQL's roles and databases; see $WARREN_DATA_DIR/logs/postgres-setup.log"
 }
+
 
 pg_stop() {
   local bin dir
@@ -739,7 +746,10 @@ infra_export_endpoints() {
   # Whether the nodes really run in namespaces (1), so that netns_isolate and the others work.
   export WARREN_RABBIT_NETNS_ACTIVE=0
   if netns_on; then WARREN_RABBIT_NETNS_ACTIVE=1; fi
-  export WARREN_POSTGRES_URL_BASE="postgres://$WARREN_POSTGRES_USER@127.0.0.1:${WARREN_PG_PORT}"
+  # The server's address (each service's URL names its own role), and the administrator's URL
+  # for the tests' scaffolding.
+  export WARREN_POSTGRES_ADDRESS="127.0.0.1:${WARREN_PG_PORT}"
+  export WARREN_POSTGRES_URL_BASE="postgres://$WARREN_POSTGRES_USER@$WARREN_POSTGRES_ADDRESS"
   export WARREN_MONGO_URI
   WARREN_MONGO_URI=$(mongo_uri)
   tls_export_endpoints

@@ -185,3 +185,54 @@ pub async fn migrate(pool: &Pool, runner: refinery::Runner) -> anyhow::Result<()
     }
     Ok(())
 }
+
+/// Gives each reader of `database` (as `warren_manifest` states them) `SELECT` on exactly the
+/// tables it reads, and nothing else on any table: run by the owner once its migrations have
+/// made the tables, so that the grants follow the schema. A reader whose role the server lacks
+/// (a server of the operator's own, without the roles) is skipped with a warning.
+pub async fn grant_readers(
+    pool: &Pool,
+    database: &warren_manifest::Database,
+) -> anyhow::Result<()> {
+    let mut client = pool
+        .get()
+        .await
+        .context("no PostgreSQL connection for the readers' grants")?;
+    for grant in warren_manifest::postgres::reader_grants(database) {
+        let transaction = client
+            .transaction()
+            .await
+            .context("starting the readers' grants")?;
+        transaction
+            .execute(
+                "SELECT pg_advisory_xact_lock($1)",
+                &[&warren_manifest::postgres::GRANTS_LOCK],
+            )
+            .await
+            .context("locking the readers' grants")?;
+        let mut missing = false;
+        for statement in &grant.statements {
+            if let Err(error) = transaction.batch_execute(statement).await {
+                if error.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_OBJECT) {
+                    missing = true;
+                    break;
+                }
+                return Err(error).with_context(|| format!("granting {} its reads", grant.role));
+            }
+        }
+        if missing {
+            transaction.rollback().await.ok();
+            tracing::warn!(
+                role = %grant.role,
+                "the server has no role for this reader; it is granted nothing"
+            );
+            continue;
+        }
+        transaction
+            .commit()
+            .await
+            .with_context(|| format!("granting {} its reads", grant.role))?;
+        tracing::info!(role = %grant.role, "reader granted exactly its tables");
+    }
+    Ok(())
+}

@@ -98,14 +98,25 @@ impl Startup {
     }
 
     /// A pool for the database this service owns, brought to `migrations` (the schema of the
-    /// store crate it writes) before anything else starts, checked at `/readyz`.
+    /// store crate it writes) before anything else starts, its readers then granted exactly the
+    /// tables they read (`postgres::grant_readers`); checked at `/readyz`.
     pub async fn owned_postgres(
         &mut self,
         settings: &PostgresSettings,
         migrations: refinery::Runner,
     ) -> anyhow::Result<Pool> {
+        let database = warren_manifest::Service::named(self.service)
+            .and_then(|service| service.postgres)
+            .map(|postgres| postgres.database)
+            .with_context(|| {
+                format!(
+                    "warren-manifest gives {} no PostgreSQL database",
+                    self.service
+                )
+            })?;
         let pool = self.postgres(settings)?;
         postgres::migrate(&pool, migrations).await?;
+        postgres::grant_readers(&pool, &database).await?;
         Ok(pool)
     }
 

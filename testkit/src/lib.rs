@@ -264,6 +264,106 @@ pub async fn postgres_database() -> PostgresSettings {
     }
 }
 
+/// A connection to the test server as the administrator, to `database`.
+async fn admin_client(database: &str) -> tokio_postgres::Client {
+    let mut config: tokio_postgres::Config =
+        format!("{}/{database}", postgres_base()).parse().unwrap();
+    config.password(env(warren_manifest::POSTGRES_PASSWORD));
+    let (client, connection) =
+        config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|error| {
+                panic!("cannot connect to {database} as the administrator: {error}")
+            });
+    tokio::spawn(connection);
+    client
+}
+
+/// A fresh database standing for the manifest's `database`, made as the infrastructure makes
+/// the real one (`warren_manifest::postgres::database_setup`): owned by its owner's role, and
+/// open to nobody but it and its readers, each logging in as its own role.
+#[derive(Debug, Clone)]
+pub struct TestDatabase {
+    pub database: warren_manifest::Database,
+    pub name: String,
+}
+
+impl TestDatabase {
+    /// Creates it on the test server, as the administrator.
+    pub async fn create(database: warren_manifest::Database) -> Self {
+        let name = unique_name("test");
+        let setup = warren_manifest::postgres::database_setup(&database, &name);
+        let server = admin_client("postgres").await;
+        let roles: Vec<String> = warren_manifest::postgres::services_with_roles()
+            .filter_map(warren_manifest::Service::postgres_role)
+            .collect();
+        let present: i64 = sql_value(
+            &server,
+            "SELECT count(*) FROM pg_roles WHERE rolname = ANY($1)",
+            &[&roles],
+        )
+        .await;
+        assert_eq!(
+            present,
+            i64::try_from(roles.len()).unwrap(),
+            "the test server lacks some of the roles {roles:?}: it was started by a scripts/lib/infra.sh older than them; start it again"
+        );
+        for statement in std::iter::once(&setup.create).chain(&setup.on_server) {
+            server
+                .batch_execute(statement)
+                .await
+                .unwrap_or_else(|error| panic!("{statement}: {error}"));
+        }
+        let inside = admin_client(&name).await;
+        for statement in &setup.inside {
+            inside
+                .batch_execute(statement)
+                .await
+                .unwrap_or_else(|error| panic!("{statement}: {error}"));
+        }
+        Self { database, name }
+    }
+
+    /// The settings `service` connects with: its own role and password.
+    pub fn as_service(&self, service: &warren_manifest::Service) -> PostgresSettings {
+        let (Some(role), Some(password)) = (
+            service.postgres_role(),
+            service.postgres_password_variable(),
+        ) else {
+            panic!("the manifest gives {} no PostgreSQL role", service.name);
+        };
+        test_postgres_settings(
+            &format!(
+                "postgres://{role}@{}/{}",
+                env("WARREN_POSTGRES_ADDRESS"),
+                self.name
+            ),
+            &env(&password),
+        )
+    }
+
+    /// The settings of the administrator, for a test's own look at the rows.
+    pub fn as_admin(&self) -> PostgresSettings {
+        test_postgres_settings(
+            &format!("{}/{}", postgres_base(), self.name),
+            &env(warren_manifest::POSTGRES_PASSWORD),
+        )
+    }
+}
+
+/// Settings for `url` with `password`, and the pool and timeouts the tests use (what else
+/// `PostgresSettings` holds takes its defaults).
+fn test_postgres_settings(url: &str, password: &str) -> PostgresSettings {
+    serde_json::from_value(serde_json::json!({
+        "url": url,
+        "password": password,
+        "pool_size": 8,
+        "connect_timeout_ms": 3_000,
+    }))
+    .unwrap_or_else(|error| panic!("test PostgreSQL settings: {error}"))
+}
+
 /// A fresh MongoDB database name on the test server.
 pub fn mongo_database() -> MongoSettings {
     MongoSettings {

@@ -1,6 +1,7 @@
 //! Warren's service binaries started as child processes, each with exactly the environment
 //! `warren_manifest` states for it, rendered for one test: the test's broker nodes and vhost,
-//! the test's own PostgreSQL and MongoDB databases, a free port and generated secrets, plus any
+//! the test's own PostgreSQL databases (each service logging in as its own role) and MongoDB
+//! databases, a free port and generated secrets, plus any
 //! override the test asks for (`WARREN_CLOCK__OFFSET_MS`, consumer settings, `WARREN_SABOTAGE`).
 //!
 //! A [`Wiring`] is what the services of one test share; [`Wiring::launch`] starts one of them
@@ -19,10 +20,9 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio::process::{Child, Command};
-use warren_manifest::{Database, MongoDatabase, POSTGRES_PASSWORD, READINESS_PATH, Service, Value};
+use warren_manifest::{Database, MongoDatabase, READINESS_PATH, Service, Value};
 use warren_messages::topology::CONSUMER_QUEUES;
 use warren_service_kit::mongo::MongoSettings;
-use warren_service_kit::postgres::PostgresSettings;
 
 /// How long a service may take to answer `/readyz` with 200 after it was started.
 const READY_WITHIN: Duration = Duration::from_secs(60);
@@ -38,7 +38,7 @@ const OUTPUT_LINES: usize = 40;
 pub struct Wiring {
     nodes: Vec<String>,
     vhost: String,
-    postgres: BTreeMap<&'static str, PostgresSettings>,
+    postgres: BTreeMap<&'static str, crate::TestDatabase>,
     mongo: BTreeMap<&'static str, MongoSettings>,
     secrets: BTreeMap<String, String>,
     bin_dir: PathBuf,
@@ -70,8 +70,8 @@ impl Wiring {
             if let Some(postgres) = service.postgres
                 && !wiring.postgres.contains_key(postgres.database.name)
             {
-                let settings = crate::postgres_database().await;
-                wiring = wiring.with_postgres(postgres.database, settings);
+                let database = crate::TestDatabase::create(postgres.database).await;
+                wiring = wiring.with_postgres(database);
             }
             if let Some(mongo) = service.mongo
                 && !wiring.mongo.contains_key(mongo.database.name)
@@ -88,9 +88,9 @@ impl Wiring {
         self
     }
 
-    /// The test's database standing for the manifest's `database`.
-    pub fn with_postgres(mut self, database: Database, settings: PostgresSettings) -> Self {
-        self.postgres.insert(database.name, settings);
+    /// The test's database standing for the manifest's database it was made for.
+    pub fn with_postgres(mut self, database: crate::TestDatabase) -> Self {
+        self.postgres.insert(database.database.name, database);
         self
     }
 
@@ -111,7 +111,7 @@ impl Wiring {
     }
 
     /// The test's database for the manifest's `database`.
-    pub fn postgres(&self, database: Database) -> &PostgresSettings {
+    pub fn postgres(&self, database: Database) -> &crate::TestDatabase {
         self.postgres.get(database.name).unwrap_or_else(|| {
             panic!(
                 "no test database for {}: give it with Wiring::with_postgres",
@@ -155,39 +155,33 @@ impl Wiring {
                     Value::LogFormat => "json".to_owned(),
                     Value::BrokerNodes => self.nodes.join(","),
                     Value::BrokerVhost => self.vhost.clone(),
-                    Value::PostgresUrl { database } => {
-                        expose(&self.postgres_named(service, database).url)
-                    }
+                    Value::PostgresUrl { database, .. } => expose(
+                        &self
+                            .postgres_named(service, database)
+                            .as_service(service)
+                            .url,
+                    ),
                     Value::MongoUri => expose(&self.mongo_of(service).uri),
                     Value::MongoDatabase { database } => {
                         self.mongo_named(service, database).database.clone()
                     }
-                    Value::Secret { variable } => self.secret(service, &variable),
+                    Value::Secret { variable } => self.secret(&variable),
                 };
                 (variable.name.to_owned(), value)
             })
             .collect()
     }
 
-    /// A secret's value: PostgreSQL's is the test database's, a CSRF secret is this test's
-    /// own, and the broker users' passwords are those the test cluster was set up with.
-    fn secret(&self, service: &Service, variable: &str) -> String {
-        if variable == POSTGRES_PASSWORD
-            && let Some(postgres) = service.postgres
-        {
-            return expose(
-                &self
-                    .postgres_named(service, postgres.database.name)
-                    .password,
-            );
-        }
+    /// A secret's value: a CSRF secret is this test's own; the broker users' and PostgreSQL
+    /// roles' passwords are those the test cluster was set up with.
+    fn secret(&self, variable: &str) -> String {
         match self.secrets.get(variable) {
             Some(secret) => secret.clone(),
             None => crate::env(variable),
         }
     }
 
-    fn postgres_named(&self, service: &Service, database: &str) -> &PostgresSettings {
+    fn postgres_named(&self, service: &Service, database: &str) -> &crate::TestDatabase {
         self.postgres.get(database).unwrap_or_else(|| {
             panic!(
                 "{} uses the database {database}: give the test's with Wiring::with_postgres",

@@ -107,9 +107,13 @@ async fn each_service_gets_its_manifest_variables_and_a_reader_its_writers_datab
         );
     }
     let url = |service| environment(&wiring, service)["WARREN_POSTGRES__URL"].clone();
-    assert_eq!(url(VOTE_SERVICE), url(TALLY_WORKER));
-    assert_eq!(url(LOCKER_APP), url(USER_SERVICE));
-    assert_ne!(url(TALLY_WORKER), url(USER_SERVICE));
+    let database = |service| url(service).rsplit_once('/').unwrap().1.to_owned();
+    assert_eq!(database(VOTE_SERVICE), database(TALLY_WORKER));
+    assert_eq!(database(LOCKER_APP), database(USER_SERVICE));
+    assert_ne!(database(TALLY_WORKER), database(USER_SERVICE));
+    // Each as its own role.
+    assert!(url(VOTE_SERVICE).starts_with("postgres://vote_service@"));
+    assert!(url(TALLY_WORKER).starts_with("postgres://tally_worker@"));
     let mongo = |service| environment(&wiring, service)["WARREN_MONGO__DATABASE"].clone();
     assert_eq!(mongo(LOCKER_APP), mongo(LOCKER_SERVICE));
     // Two instances of a frontend sign forms with one secret.

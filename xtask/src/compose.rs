@@ -1,10 +1,12 @@
 //! `docker-compose.yml` from `xtask/templates/docker-compose.yml` (the servers, the one-shot
 //! initialisers, Traefik, the seed) with every Warren service's block rendered from the
 //! manifest: its environment, healthcheck, start order and Traefik routes; and
-//! `scripts/compose/postgres-init.sql`, the databases PostgreSQL's image does not create.
+//! `scripts/compose/postgres-init.sql` and `scripts/lib/generated/postgres.sql`, PostgreSQL's
+//! roles and databases.
 
 use std::fmt::Write;
 
+use warren_manifest::postgres;
 use warren_manifest::{
     Access, BROKER_ADMIN, BROKER_ADMIN_PASSWORD, DATABASES, POSTGRES_PASSWORD, POSTGRES_USER,
     READINESS_PATH, Role, SERVICES, Service, Value,
@@ -35,8 +37,8 @@ fn compose_value(service: &Service, value: &Value) -> String {
             .collect::<Vec<_>>()
             .join(","),
         Value::BrokerVhost => DEFAULT_VHOST.to_owned(),
-        Value::PostgresUrl { database } => {
-            format!("postgres://{POSTGRES_USER}@{POSTGRES_HOST}/{database}")
+        Value::PostgresUrl { database, user } => {
+            format!("postgres://{user}@{POSTGRES_HOST}/{database}")
         }
         Value::MongoUri => MONGO_URI.to_owned(),
         Value::MongoDatabase { database } => (*database).to_owned(),
@@ -187,10 +189,17 @@ pub fn docker_compose() -> String {
         let _ = writeln!(broker_users, "      {variable}: {}", required(&variable));
     }
 
+    // The roles' passwords, which the init script reads from the server's environment.
+    let mut postgres_roles = String::new();
+    for variable in postgres::role_secrets().into_iter().map(|s| s.variable) {
+        let _ = writeln!(postgres_roles, "      {variable}: {}", required(&variable));
+    }
+
     let mut replacements = vec![
         ("{{services}}\n".to_owned(), services.join("\n") + "\n"),
         ("{{broker-users}}\n".to_owned(), broker_users),
         ("{{broker-admin}}".to_owned(), BROKER_ADMIN.to_owned()),
+        ("{{postgres-roles}}\n".to_owned(), postgres_roles),
         ("{{postgres-user}}".to_owned(), POSTGRES_USER.to_owned()),
         (
             "{{postgres-password}}".to_owned(),
@@ -217,17 +226,27 @@ pub fn docker_compose() -> String {
     out
 }
 
-/// The databases besides the first, which PostgreSQL's image creates as `POSTGRES_DB`.
+/// Every service's role and every database (`warren_manifest::postgres::setup_script`), which
+/// PostgreSQL's image runs at its first start, as the administrator, after it created the first
+/// database as `POSTGRES_DB`.
 pub fn postgres_init() -> String {
-    let mut out = super::header("--", "warren-manifest (DATABASES in manifest/src/lib.rs)");
+    postgres_script("docker-compose.yml's PostgreSQL at its first start")
+}
+
+/// The same script for scripts/lib/infra.sh, which runs it at every start of the local server.
+pub fn postgres_local() -> String {
+    postgres_script("scripts/lib/infra.sh's pg_start, at every start of the local server")
+}
+
+fn postgres_script(run_by: &str) -> String {
+    let mut out = super::header("--", "warren-manifest (manifest/src/postgres.rs)");
     let _ = writeln!(
         out,
-        "-- docker-compose.yml: the databases besides POSTGRES_DB ({}), owned by the {POSTGRES_USER}\n\
-         -- user. Each service applies its own migrations at start.",
-        DATABASES[0].name
+        "-- Run by {run_by},\n\
+         -- as the administrator ({POSTGRES_USER}): one login role per service, each database owned\n\
+         -- by its owner's role and closed to all but it and its readers. The readers' SELECT\n\
+         -- grants follow when the owner has migrated (service-kit's Startup::owned_postgres)."
     );
-    for database in &DATABASES[1..] {
-        let _ = writeln!(out, "CREATE DATABASE {};", database.name);
-    }
+    out.push_str(&postgres::setup_script());
     out
 }

@@ -48,6 +48,10 @@ pub fn generated_files() -> Vec<Generated> {
             path: "scripts/compose/postgres-init.sql",
             contents: compose::postgres_init(),
         },
+        Generated {
+            path: "scripts/lib/generated/postgres.sql",
+            contents: compose::postgres_local(),
+        },
     ]
 }
 

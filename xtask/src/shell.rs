@@ -16,7 +16,9 @@ fn local_value(service: &warren_manifest::Service, value: &Value) -> String {
         Value::LogFormat => "json".to_owned(),
         Value::BrokerNodes => "$WARREN_AMQP_NODES".to_owned(),
         Value::BrokerVhost => "$WARREN_AMQP_VHOST".to_owned(),
-        Value::PostgresUrl { database } => format!("$WARREN_POSTGRES_URL_BASE/{database}"),
+        Value::PostgresUrl { database, user } => {
+            format!("postgres://{user}@$WARREN_POSTGRES_ADDRESS/{database}")
+        }
         Value::MongoUri => "$WARREN_MONGO_URI".to_owned(),
         Value::MongoDatabase { database } => (*database).to_owned(),
         Value::Secret { variable } => format!("${{{variable}}}"),

@@ -71,6 +71,11 @@ fn the_defaults_agree_with_the_manifest() {
                 database,
                 "{name}: postgres.url {url}"
             );
+            let user = url
+                .strip_prefix("postgres://")
+                .and_then(|rest| rest.split_once('@'))
+                .map(|(user, _)| user.to_owned());
+            assert_eq!(user, service.postgres_role(), "{name}: postgres.url {url}");
         }
         if let Some(database) = section(&defaults, "mongo").and_then(|m| m.get("database")) {
             let expected = service.mongo.map(|m| m.database.name);

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use warren_manifest::{LOCKER_SERVICE, LOCKERS_DB, USER_SERVICE, USERS_DB};
+use warren_manifest::{LOCKER_APP, LOCKER_SERVICE, LOCKERS_DB, USER_SERVICE, USERS_DB};
 use warren_messages::topology::{LOCKER_SERVICE_LOCKERS, USER_SERVICE_USERS};
 use warren_testkit::services::{Process, Wiring};
 use warren_testkit::web;
 use warren_testkit::{
-    Running, broker_settings, eventually, mongo_database, postgres_database, spawn, vhost_with,
+    Running, TestDatabase, broker_settings, eventually, mongo_database, spawn, vhost_with,
 };
 
 /// Stops `process` as SIGTERM does, and waits until it has finished its work in flight.
@@ -44,15 +44,15 @@ pub async fn system_with(
     configure: impl FnOnce(&mut locker_app::configuration::Settings),
 ) -> System {
     let vhost = vhost_with(&[USER_SERVICE_USERS, LOCKER_SERVICE_LOCKERS]).await;
-    let database = postgres_database().await;
+    let database = TestDatabase::create(USERS_DB).await;
     let mongo = mongo_database();
     let wiring = Wiring::new(vhost.clone())
-        .with_postgres(USERS_DB, database.clone())
+        .with_postgres(database.clone())
         .with_mongo(LOCKERS_DB, mongo.clone());
     let mut settings: locker_app::configuration::Settings =
         warren_testkit::settings(locker_app::configuration::DEFAULTS);
     settings.broker = broker_settings("locker-app", &vhost);
-    settings.postgres = database;
+    settings.postgres = database.as_service(&LOCKER_APP);
     settings.mongo = mongo.clone();
     configure(&mut settings);
     let mut system = System {

@@ -18,7 +18,7 @@ use warren_service_kit::postgres::PostgresSettings;
 
 use super::report::Row;
 use crate::services::{Process, Wiring};
-use crate::{Management, mongo_database, postgres_database, vhost_with};
+use crate::{Management, TestDatabase, mongo_database, vhost_with};
 
 /// How many instances of each service a run starts, in the order they start (owners first:
 /// they migrate the schemas the frontends read): every consumer competes with itself.
@@ -36,6 +36,7 @@ const WORK_QUEUES: [ConsumerQueue; 3] = [TALLY_VOTES, USER_SERVICE_USERS, LOCKER
 /// The services of one run on their own vhost and databases.
 pub struct System {
     pub vhost: String,
+    /// The databases, as the administrator (the checker reads them).
     pub votes_db: PostgresSettings,
     pub users_db: PostgresSettings,
     processes: BTreeMap<&'static str, Vec<Process>>,
@@ -52,13 +53,13 @@ impl System {
         sabotage: Option<&str>,
     ) -> Self {
         let vhost = vhost_with(&WORK_QUEUES).await;
-        let votes_db = postgres_database().await;
-        let users_db = postgres_database().await;
+        let votes_db = TestDatabase::create(VOTES_DB).await;
+        let users_db = TestDatabase::create(USERS_DB).await;
         let wiring = Wiring::new(vhost.clone())
             .with_nodes(nodes)
             .with_bin_dir(bin_dir)
-            .with_postgres(VOTES_DB, votes_db.clone())
-            .with_postgres(USERS_DB, users_db.clone())
+            .with_postgres(votes_db.clone())
+            .with_postgres(users_db.clone())
             .with_mongo(LOCKERS_DB, mongo_database());
         let mut processes = BTreeMap::new();
         for (service, instances) in INSTANCES {
@@ -81,8 +82,8 @@ impl System {
         }
         Self {
             vhost,
-            votes_db,
-            users_db,
+            votes_db: votes_db.as_admin(),
+            users_db: users_db.as_admin(),
             processes,
         }
     }

@@ -6,12 +6,12 @@ use reqwest::Client;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use vote_service::configuration::Settings;
-use warren_manifest::{TALLY_WORKER, VOTES_DB};
+use warren_manifest::{TALLY_WORKER, VOTE_SERVICE, VOTES_DB};
 use warren_messages::topology::TALLY_VOTES;
 use warren_service_kit::postgres::PostgresSettings;
 use warren_testkit::services::{Process, Wiring};
 use warren_testkit::web::{hidden, page};
-use warren_testkit::{Management, Running, broker_settings, postgres_database, spawn, vhost_with};
+use warren_testkit::{Management, Running, TestDatabase, broker_settings, spawn, vhost_with};
 
 /// tally-worker, started from its binary.
 pub struct Worker(Process);
@@ -28,6 +28,7 @@ pub struct System {
     pub vote: Running,
     pub worker: Option<Worker>,
     pub vhost: String,
+    /// The votes database, as the administrator (for the test's own look at the rows).
     pub database: PostgresSettings,
     /// vote-service's settings, to start more instances of it.
     pub settings: Settings,
@@ -51,9 +52,10 @@ pub async fn system_on(
     with_worker: bool,
     configure: impl FnOnce(&mut Settings),
 ) -> System {
-    let database = postgres_database().await;
-    // tally-worker owns the schema: it migrates even when it is not left running.
-    let wiring = Wiring::new(vhost.clone()).with_postgres(VOTES_DB, database.clone());
+    let database = TestDatabase::create(VOTES_DB).await;
+    // tally-worker owns the schema: it migrates (and grants vote-service its reads) even when it
+    // is not left running.
+    let wiring = Wiring::new(vhost.clone()).with_postgres(database.clone());
     let worker = Worker(wiring.start(TALLY_WORKER).await);
     let worker = if with_worker {
         Some(worker)
@@ -63,7 +65,7 @@ pub async fn system_on(
     };
     let mut settings: Settings = warren_testkit::settings(vote_service::configuration::DEFAULTS);
     settings.broker = broker_settings("vote-service", &vhost);
-    settings.postgres = database.clone();
+    settings.postgres = database.as_service(&VOTE_SERVICE);
     settings.web.results_refresh_ms = 50;
     // Shared, as every instance behind one address needs.
     settings.web.csrf_secret = SecretString::from("vote-service test secret, 32 bytes or more");
@@ -77,7 +79,7 @@ pub async fn system_on(
         vote,
         worker,
         vhost,
-        database,
+        database: database.as_admin(),
         settings,
         wiring,
     }
