@@ -20,6 +20,15 @@ mod bounds;
 
 pub use bounds::{DEAD_LETTER_BOUND_POLICY, QUEUE_BOUND_POLICY, QueueBounds, policies};
 
+use crate::envelope::Event;
+use crate::events::lockers::{
+    LockerAddRequested, LockerAssigned, LockerReleaseRequested, LockerReleased, LockerRequested,
+    LockerUnavailable,
+};
+use crate::events::records::{RecordDeleted, WeatherRecorded};
+use crate::events::users::{DeletionRequested, LockerWanted, RegistrationRequested, ReleaseWanted};
+use crate::events::votes::VoteCast;
+
 /// The virtual host Warren's services live in.
 pub const DEFAULT_VHOST: &str = "warren";
 
@@ -140,8 +149,15 @@ pub const CONSUMER_QUEUES: &[ConsumerQueue] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BrokerUser {
     pub name: &'static str,
-    /// Exchanges it may publish to (besides the retry and dead-letter paths of its queues).
-    pub publishes: &'static [Exchange],
+    /// The events it publishes, as `(exchange, routing key)`: on each exchange it may write only
+    /// these routing keys (topic permissions), and it is the one sender that consumers accept
+    /// for each of these event types.
+    pub publishes: &'static [(Exchange, &'static str)],
+}
+
+/// Where `E` is published: its exchange, and its type as the routing key.
+const fn route<E: Event>() -> (Exchange, &'static str) {
+    (E::EXCHANGE, E::TYPE)
 }
 
 pub const ADMIN_USER: &str = "warren-admin";
@@ -149,7 +165,7 @@ pub const ADMIN_USER: &str = "warren-admin";
 pub const SERVICE_USERS: &[BrokerUser] = &[
     BrokerUser {
         name: "vote-service",
-        publishes: &[VOTES],
+        publishes: &[route::<VoteCast>()],
     },
     BrokerUser {
         name: "tally-worker",
@@ -157,21 +173,43 @@ pub const SERVICE_USERS: &[BrokerUser] = &[
     },
     BrokerUser {
         name: "user-service",
-        publishes: &[LOCKERS],
+        publishes: &[
+            route::<LockerRequested>(),
+            route::<LockerReleaseRequested>(),
+        ],
     },
     BrokerUser {
         name: "locker-service",
-        publishes: &[LOCKERS],
+        publishes: &[
+            route::<LockerAssigned>(),
+            route::<LockerUnavailable>(),
+            route::<LockerReleased>(),
+        ],
     },
     BrokerUser {
         name: "locker-app",
-        publishes: &[USERS, LOCKERS],
+        publishes: &[
+            route::<RegistrationRequested>(),
+            route::<DeletionRequested>(),
+            route::<LockerWanted>(),
+            route::<ReleaseWanted>(),
+            route::<LockerAddRequested>(),
+        ],
     },
     BrokerUser {
         name: "record-service",
-        publishes: &[RECORDS],
+        publishes: &[route::<WeatherRecorded>(), route::<RecordDeleted>()],
     },
 ];
+
+/// The one service user that may publish `event_type`, if any: consumers dead-letter an event
+/// from anyone else.
+pub fn producer_of(event_type: &str) -> Option<&'static str> {
+    SERVICE_USERS
+        .iter()
+        .find(|user| user.publishes.iter().any(|(_, key)| *key == event_type))
+        .map(|user| user.name)
+}
 
 impl BrokerUser {
     pub fn queues(&self) -> Vec<&'static ConsumerQueue> {
@@ -181,14 +219,29 @@ impl BrokerUser {
             .collect()
     }
 
-    /// Everything it may write to: its own exchanges, and the retry and dead-letter exchanges
-    /// when it consumes (topic permissions then confine it to its own queues' routing keys).
-    pub fn writable_exchanges(&self) -> Vec<&'static str> {
-        let mut names: Vec<_> = self.publishes.iter().map(|e| e.name).collect();
-        if !self.queues().is_empty() {
-            names.extend([RETRY.name, DEAD.name]);
+    /// Everything it may write, as `(exchange, routing keys)`: its own events on their
+    /// exchanges, and its queues' names on the retry and dead-letter exchanges when it consumes.
+    pub fn writable_routing_keys(&self) -> Vec<(Exchange, Vec<&'static str>)> {
+        let mut writable: Vec<(Exchange, Vec<&'static str>)> = Vec::new();
+        for (exchange, key) in self.publishes {
+            match writable.iter_mut().find(|(seen, _)| seen == exchange) {
+                Some((_, keys)) => keys.push(key),
+                None => writable.push((*exchange, vec![key])),
+            }
         }
-        names
+        let own: Vec<&'static str> = self.queues().iter().map(|queue| queue.name).collect();
+        if !own.is_empty() {
+            writable.extend([(RETRY, own.clone()), (DEAD, own)]);
+        }
+        writable
+    }
+
+    /// Every exchange it may write to.
+    pub fn writable_exchanges(&self) -> Vec<&'static str> {
+        self.writable_routing_keys()
+            .iter()
+            .map(|(exchange, _)| exchange.name)
+            .collect()
     }
 }
 
@@ -270,16 +323,17 @@ pub fn definitions(vhost: &str) -> Value {
             "write": exact_pattern(&user.writable_exchanges()),
             "read": exact_pattern(&own),
         }));
-        if !own.is_empty() {
-            for exchange in [RETRY, DEAD] {
-                topic_permissions.push(json!({
-                    "user": user.name,
-                    "vhost": vhost,
-                    "exchange": exchange.name,
-                    "write": exact_pattern(&own),
-                    "read": "^$",
-                }));
-            }
+        // RabbitMQ checks the routing key of a publish only on topic exchanges, and only for
+        // a user with a topic permission on that exchange: every exchange a service may write
+        // is a topic exchange (a test says so), and each gets its exact routing keys.
+        for (exchange, keys) in user.writable_routing_keys() {
+            topic_permissions.push(json!({
+                "user": user.name,
+                "vhost": vhost,
+                "exchange": exchange.name,
+                "write": exact_pattern(&keys),
+                "read": "^$",
+            }));
         }
     }
     let exchanges: Vec<Value> = EXCHANGES
@@ -334,6 +388,51 @@ mod tests {
                 "{queue:?}"
             );
         }
+    }
+
+    #[test]
+    fn every_event_type_has_one_producer() {
+        let mut seen = std::collections::BTreeMap::new();
+        for user in SERVICE_USERS {
+            for (exchange, key) in user.publishes {
+                assert!(
+                    seen.insert(*key, user.name).is_none(),
+                    "{key} has two producers"
+                );
+                assert_eq!(producer_of(key), Some(user.name));
+                assert!(EXCHANGES.contains(exchange), "{exchange:?}");
+            }
+        }
+        assert_eq!(producer_of("vote.cast"), Some("vote-service"));
+        assert_eq!(producer_of("locker.assigned"), Some("locker-service"));
+        assert_eq!(producer_of("vote.other"), None);
+    }
+
+    #[test]
+    fn every_exchange_a_service_may_write_is_a_topic_exchange_with_its_routing_keys() {
+        let definitions = definitions(DEFAULT_VHOST);
+        let entries = definitions["topic_permissions"].as_array().unwrap();
+        for user in SERVICE_USERS {
+            let writable = user.writable_routing_keys();
+            for (exchange, keys) in &writable {
+                // A direct or fanout exchange ignores topic permissions: any key would pass.
+                assert_eq!(exchange.kind, ExchangeKind::Topic, "{}", exchange.name);
+                let entry: Vec<_> = entries
+                    .iter()
+                    .filter(|p| p["user"] == user.name && p["exchange"] == exchange.name)
+                    .collect();
+                assert_eq!(entry.len(), 1, "{} on {}", user.name, exchange.name);
+                assert_eq!(entry[0]["write"], exact_pattern(keys));
+            }
+            let topic_entries = entries.iter().filter(|p| p["user"] == user.name).count();
+            assert_eq!(topic_entries, writable.len(), "{}", user.name);
+        }
+        let vote_service = entries
+            .iter()
+            .find(|p| p["user"] == "vote-service")
+            .unwrap();
+        assert_eq!(vote_service["exchange"], "warren.votes");
+        assert_eq!(vote_service["write"], "^vote\\.cast$");
     }
 
     #[test]

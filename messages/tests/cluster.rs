@@ -9,7 +9,7 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use warren_messages::Broker;
 use warren_messages::topology::{self, DEFAULT_VHOST};
-use warren_testkit::{Management, amqp_nodes, broker_password, broker_settings};
+use warren_testkit::{Management, amqp_nodes, broker_password, broker_settings, vhost_with};
 
 #[tokio::test]
 async fn the_cluster_has_three_running_nodes() {
@@ -51,16 +51,18 @@ async fn refusal(result: Result<impl std::fmt::Debug, lapin::Error>) -> String {
 #[tokio::test]
 async fn a_producer_cannot_consume_another_services_queue_or_declare_a_queue() {
     // A bare client with vote-service's credentials, free to try what Warren's library never
-    // would.
+    // would, in a vhost of its own with the production definitions (so that what it may
+    // publish lands in a queue nobody else reads).
+    let vhost = vhost_with(&[topology::TALLY_VOTES]).await;
     let node = amqp_nodes().remove(0);
     let address = node.trim_start_matches("amqp://");
     let password = broker_password("vote-service");
-    let uri = format!("amqp://vote-service:{password}@{address}/{DEFAULT_VHOST}");
+    let uri = format!("amqp://vote-service:{password}@{address}/{vhost}");
     let broker = Connection::connect(&uri, ConnectionProperties::default())
         .await
         .unwrap();
 
-    // What it is for works: publishing to its own exchange is confirmed.
+    // What it is for works: publishing its own event to its own exchange is confirmed.
     let channel = broker.create_channel().await.unwrap();
     channel
         .confirm_select(ConfirmSelectOptions::default())
@@ -69,7 +71,7 @@ async fn a_producer_cannot_consume_another_services_queue_or_declare_a_queue() {
     let confirmation = channel
         .basic_publish(
             topology::VOTES.name.into(),
-            "vote.least-privilege-probe".into(),
+            "vote.cast".into(),
             BasicPublishOptions::default(),
             b"{}",
             BasicProperties::default(),

@@ -36,6 +36,8 @@ async fn concurrent_routed_and_unroutable_publishes_each_get_their_own_answer() 
     const ROUNDS: usize = 3;
     let vhost = vhost_with(&[]).await;
     // Several quorum queues, so that their confirms reach the channel as many separate events.
+    // Each has a routing key of its own, and other keys go nowhere: in this vhost vote-service
+    // may write any routing key on its exchange, not only vote.cast.
     let queues: Vec<String> = (0..QUEUES).map(|queue| format!("burst-{queue}")).collect();
     let management = Management::new();
     management
@@ -50,6 +52,10 @@ async fn concurrent_routed_and_unroutable_publishes_each_get_their_own_answer() 
                     "source": VOTES.name, "vhost": vhost, "destination": name,
                     "destination_type": "queue", "routing_key": name, "arguments": {},
                 })).collect::<Vec<_>>(),
+                "topic_permissions": [{
+                    "user": "vote-service", "vhost": vhost, "exchange": VOTES.name,
+                    "write": ".*", "read": "^$",
+                }],
             }),
         )
         .await;
