@@ -61,7 +61,7 @@ async fn outcomes_are_published_on_a_connection_apart_from_the_one_that_consumes
     let vhost = vhost_with(&[LOCKER_SERVICE_LOCKERS, USER_SERVICE_USERS]).await;
     let mut settings: Settings = warren_testkit::settings(DEFAULTS);
     settings.broker = broker_settings(SERVICE, &vhost);
-    settings.mongo = mongo_database();
+    settings.mongo = mongo_database().await;
     let service = spawn(build(settings).await.unwrap());
 
     // A request with no locker to give: its outcome is published to user-service.

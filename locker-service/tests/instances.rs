@@ -29,7 +29,7 @@ async fn instance(mongo: &MongoSettings, vhost: &str) -> LockerDesk {
 /// A fresh locker database with its indexes, a vhost where the outcomes are routed to
 /// user-service's queue, and a client to look at the lockers with.
 async fn setting() -> (MongoSettings, mongodb::Database, String) {
-    let settings = mongo_database();
+    let settings = mongo_database().await;
     let database = mongo::database(&settings, SERVICE).await.unwrap();
     store::prepare(&database).await.unwrap();
     let vhost = vhost_with(&[USER_SERVICE_USERS]).await;

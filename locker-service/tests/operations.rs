@@ -13,7 +13,9 @@ use warren_service_kit::mongo;
 use warren_testkit::mongo_database;
 
 async fn database() -> mongodb::Database {
-    let database = mongo::database(&mongo_database(), SERVICE).await.unwrap();
+    let database = mongo::database(&mongo_database().await, SERVICE)
+        .await
+        .unwrap();
     store::prepare(&database).await.unwrap();
     database
 }

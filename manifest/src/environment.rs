@@ -27,6 +27,8 @@ pub enum Value {
     MongoUri,
     /// A MongoDB database's name.
     MongoDatabase { database: &'static str },
+    /// The MongoDB user a service logs in as (defined in its database).
+    MongoUser { user: &'static str },
     /// A secret, read from the named variable.
     Secret { variable: String },
 }
@@ -83,7 +85,7 @@ impl Service {
                 value: Value::Secret { variable: password },
             });
         }
-        if let Some(mongo) = self.mongo {
+        if let Some(user) = self.mongo_user() {
             variables.push(Variable {
                 name: "WARREN_MONGO__URI",
                 value: Value::MongoUri,
@@ -91,7 +93,17 @@ impl Service {
             variables.push(Variable {
                 name: "WARREN_MONGO__DATABASE",
                 value: Value::MongoDatabase {
-                    database: mongo.database.name,
+                    database: user.database,
+                },
+            });
+            variables.push(Variable {
+                name: "WARREN_MONGO__USERNAME",
+                value: Value::MongoUser { user: user.name },
+            });
+            variables.push(Variable {
+                name: "WARREN_MONGO__PASSWORD",
+                value: Value::Secret {
+                    variable: user.password_variable,
                 },
             });
         }

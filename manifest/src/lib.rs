@@ -71,6 +71,47 @@ pub const LOCKERS_DB: MongoDatabase = MongoDatabase {
     collections: &["lockers", "requests", "claims", "applied_messages"],
 };
 
+/// The MongoDB administrator (role `root`): it creates the service users below, and the tests'
+/// databases and users. No service logs in as it.
+pub const MONGO_ADMIN: &str = "warren-admin";
+/// The variable holding [`MONGO_ADMIN`]'s password.
+pub const MONGO_ADMIN_PASSWORD: &str = "MONGO_ADMIN_PASSWORD";
+
+/// A MongoDB built-in role, bound to one database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MongoRole {
+    /// Reads and writes every collection of the database, and creates its indexes.
+    ReadWrite,
+    /// Reads every collection of the database and writes nothing.
+    Read,
+}
+
+impl MongoRole {
+    /// The role's name as MongoDB spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MongoRole::ReadWrite => "readWrite",
+            MongoRole::Read => "read",
+        }
+    }
+}
+
+/// The MongoDB user a service logs in as: named after the service, defined in (and
+/// authenticated against) the database it uses, with one role on that database alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MongoUser {
+    pub name: &'static str,
+    pub database: &'static str,
+    pub role: MongoRole,
+    /// The variable holding its password.
+    pub password_variable: String,
+}
+
+/// Every service's MongoDB user: the owner of a database writes it, a reader only reads it.
+pub fn mongo_users() -> Vec<MongoUser> {
+    SERVICES.iter().filter_map(Service::mongo_user).collect()
+}
+
 /// How a service may use a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -238,6 +279,20 @@ impl Service {
         self.secret_variable("BROKER_PASSWORD")
     }
 
+    /// The MongoDB user this service logs in as, if it uses MongoDB.
+    pub fn mongo_user(&self) -> Option<MongoUser> {
+        let mongo = self.mongo?;
+        Some(MongoUser {
+            name: self.name,
+            database: mongo.database.name,
+            role: match mongo.access {
+                Access::Owner => MongoRole::ReadWrite,
+                Access::Reads(_) => MongoRole::Read,
+            },
+            password_variable: self.secret_variable("MONGO_PASSWORD"),
+        })
+    }
+
     /// The variable holding the secret that signs this frontend's forms, if it has forms.
     pub fn csrf_secret_variable(&self) -> Option<String> {
         match self.role {
@@ -255,7 +310,8 @@ pub struct Secret {
 }
 
 /// Every secret the system needs, each once: the broker administrator's password, each service's
-/// broker password, PostgreSQL's password and each frontend's CSRF secret.
+/// broker password, PostgreSQL's password, MongoDB's administrator's and each MongoDB user's
+/// password, and each frontend's CSRF secret.
 pub fn secrets() -> Vec<Secret> {
     let mut secrets = vec![Secret {
         variable: BROKER_ADMIN_PASSWORD.into(),
@@ -272,6 +328,21 @@ pub fn secrets() -> Vec<Secret> {
         purpose: format!("PostgreSQL's user {POSTGRES_USER}"),
     });
     secrets.extend(postgres::role_secrets());
+    secrets.push(Secret {
+        variable: MONGO_ADMIN_PASSWORD.into(),
+        purpose: format!("MongoDB's administrator {MONGO_ADMIN} (creates the service users)"),
+    });
+    for user in mongo_users() {
+        secrets.push(Secret {
+            purpose: format!(
+                "MongoDB's user {} ({} on {})",
+                user.name,
+                user.role.name(),
+                user.database
+            ),
+            variable: user.password_variable,
+        });
+    }
     for service in SERVICES {
         if let Some(variable) = service.csrf_secret_variable() {
             secrets.push(Secret {
@@ -347,11 +418,39 @@ mod tests {
     }
 
     #[test]
+    fn the_owner_of_a_mongo_database_writes_it_and_its_readers_only_read() {
+        let users = mongo_users();
+        let role = |name: &str| {
+            users
+                .iter()
+                .find(|user| user.name == name)
+                .map(|user| (user.database, user.role))
+        };
+        assert_eq!(
+            role("locker-service"),
+            Some(("warren_lockers", MongoRole::ReadWrite))
+        );
+        assert_eq!(
+            role("locker-app"),
+            Some(("warren_lockers", MongoRole::Read))
+        );
+        assert_eq!(role("tally-worker"), None);
+        let writers: Vec<_> = users
+            .iter()
+            .filter(|user| user.role == MongoRole::ReadWrite)
+            .map(|user| (user.name, user.database))
+            .collect();
+        assert_eq!(writers, [(LOCKERS_DB.owner, LOCKERS_DB.name)]);
+    }
+
+    #[test]
     fn secrets_are_named_once() {
         let secrets = secrets();
         let names: BTreeSet<_> = secrets.iter().map(|s| s.variable.clone()).collect();
         assert_eq!(names.len(), secrets.len());
         assert!(names.contains("LOCKER_APP_CSRF_SECRET"));
         assert!(!names.contains("TALLY_WORKER_CSRF_SECRET"));
+        assert!(names.contains("LOCKER_APP_MONGO_PASSWORD"));
+        assert!(names.contains(MONGO_ADMIN_PASSWORD));
     }
 }

@@ -12,12 +12,17 @@ broker user's password variable. What the template states by hand is checked her
 - every volume is a named volume or a path, and no service has a fixed container name;
 - broker-init imports rabbitmq/definitions.json rendered by scripts/lib/render_definitions.py,
   as scripts/up does, and the RabbitMQ nodes use the shared rabbitmq.conf and enabled_plugins;
+- MongoDB requires a login (--keyFile and --auth); the image's administrator and the users
+  mongo-init creates are those of mongo/users.json (generated from the manifest, as the local
+  server's), mongo-init gets every one of their passwords, and every service that uses MongoDB
+  logs in as its own user of that file, on that user's database, with that user's password;
 - every variable compose reads from .env (without a default) is in .env.example.
 
 usage: check.py [--self-test]   (--self-test: breaks a copy in known ways; each must be caught)
 """
 
 import copy
+import json
 import re
 import sys
 from pathlib import Path
@@ -26,6 +31,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRASTRUCTURE = ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3", "broker-init", "postgres", "mongo", "mongo-init"]
+MONGO_USERS = json.loads((ROOT / "mongo" / "users.json").read_text())
 
 
 def referenced_variables(text: str) -> set:
@@ -72,10 +78,57 @@ def problems(compose: dict, text: str, example: str) -> list:
             if not any(m.startswith(shared) for m in mounts):
                 found.append(f"{name}: does not use {shared[:-1]}")
 
+    found += mongo_problems(services)
+
     declared = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", example, re.M))
     for variable in sorted(referenced_variables(text) - declared):
         if not re.search(r"\$\{" + variable + r":-", text):
             found.append(f"{variable}: read from .env but not in .env.example")
+    return found
+
+
+def reads(value, variable: str) -> bool:
+    """Whether a compose value is `${variable...}`, read from .env."""
+    return re.fullmatch(r"\$\{" + variable + r"(?::?[-?][^}]*)?\}", str(value)) is not None
+
+
+def mongo_problems(services: dict) -> list:
+    found = []
+    mongo = services.get("mongo", {})
+    command = mongo.get("command") or []
+    for flag in ["--keyFile", "--auth"]:
+        if flag not in command:
+            found.append(f"mongo: runs without {flag}")
+    admin = MONGO_USERS["admin"]
+    environment = mongo.get("environment") or {}
+    if environment.get("MONGO_INITDB_ROOT_USERNAME") != admin["user"]:
+        found.append(f"mongo: the administrator is not {admin['user']} of mongo/users.json")
+    if not reads(environment.get("MONGO_INITDB_ROOT_PASSWORD"), admin["password_variable"]):
+        found.append(f"mongo: the administrator's password is not {admin['password_variable']}")
+
+    init = services.get("mongo-init", {})
+    if not any(str(m).startswith("./mongo/users.json:") for m in init.get("volumes") or []):
+        found.append("mongo-init: does not create the users of mongo/users.json")
+    environment = init.get("environment") or {}
+    for user in [admin, *MONGO_USERS["users"]]:
+        variable = user["password_variable"]
+        if not reads(environment.get(variable), variable):
+            found.append(f"mongo-init: lacks {variable}, {user['user']}'s password")
+
+    users = {user["user"]: user for user in MONGO_USERS["users"]}
+    for name, service in services.items():
+        environment = service.get("environment") or {}
+        if "WARREN_MONGO__URI" not in environment:
+            continue
+        login = environment.get("WARREN_MONGO__USERNAME")
+        user = users.get(login)
+        if user is None:
+            found.append(f"{name}: logs in to MongoDB as {login}, no user of mongo/users.json")
+            continue
+        if environment.get("WARREN_MONGO__DATABASE") != user["db"]:
+            found.append(f"{name}: {login} is a user of {user['db']}, not of its database")
+        if not reads(environment.get("WARREN_MONGO__PASSWORD"), user["password_variable"]):
+            found.append(f"{name}: its MongoDB password is not {user['password_variable']}")
     return found
 
 
@@ -110,6 +163,12 @@ def self_test(compose: dict, text: str, example: str) -> list:
         "a mount of a file that is not there": setting(["services", "mongo-init", "volumes"], ["./scripts/compose/gone.js:/warren/mongo-init.js:ro"]),
         "broker-init without the definitions": setting(["services", "broker-init", "volumes"], ["./scripts/lib/render_definitions.py:/warren/render_definitions.py:ro"]),
         "a node without the shared configuration": setting(["services", "rabbitmq-2", "volumes"], ["rabbitmq-2-data:/var/lib/rabbitmq"]),
+        "MongoDB without authentication": setting(["services", "mongo", "command"], ["mongod", "--replSet", "rs0", "--bind_ip_all"]),
+        "another administrator": setting(["services", "mongo", "environment", "MONGO_INITDB_ROOT_USERNAME"], "root"),
+        "mongo-init without a user's password": without(["services", "mongo-init", "environment", "LOCKER_APP_MONGO_PASSWORD"]),
+        "mongo-init without the users": setting(["services", "mongo-init", "volumes"], ["./scripts/compose/mongo-init.js:/warren/mongo-init.js:ro"]),
+        "a service without a MongoDB login": without(["services", "locker-app", "environment", "WARREN_MONGO__USERNAME"]),
+        "a service as another's MongoDB user": setting(["services", "locker-app", "environment", "WARREN_MONGO__USERNAME"], "locker-service"),
     }
     missed = []
     for what, breaking in breakages.items():

@@ -561,7 +561,23 @@ pg_stop() {
 
 mongo_uri() { echo "mongodb://127.0.0.1:${WARREN_MONGO_PORT}/?directConnection=true"; }
 
-mongo_ping() {
+# The server requires authentication (SCRAM-SHA-256). Its users are mongo/users.json (generated
+# from warren-manifest, as docker-compose's replica set gets them): the administrator, which
+# only the infrastructure and the tests' scaffolding log in as, and each service's own user.
+MONGO_USERS_DEFINITION=$WARREN_ROOT/mongo/users.json
+
+# mongo_users [FLAG]: scripts/lib/mongo_users.py on this server; passwords go through the
+# environment, never the command line.
+mongo_users() {
+  "$WARREN_TOOLS_DIR/venv/bin/python" "$WARREN_ROOT/scripts/lib/mongo_users.py" \
+    "$(mongo_uri)" "$MONGO_USERS_DEFINITION" "$@"
+}
+
+# Succeeds once the administrator can log in.
+mongo_ping() { mongo_users --ping; }
+
+# Succeeds once the server answers, logged in or not.
+mongo_answers() {
   "$WARREN_TOOLS_DIR/venv/bin/python" - "$(mongo_uri)" <<'EOF'
 import sys
 from pymongo import MongoClient
@@ -569,17 +585,37 @@ MongoClient(sys.argv[1], serverSelectionTimeoutMS=1000).admin.command("ping")
 EOF
 }
 
+# mongo_launch [FLAG...]: starts SecantusDB in the background; a later --host wins.
+mongo_launch() {
+  "$WARREN_TOOLS_DIR/venv/bin/secantusd-py" --host "$WARREN_LISTEN_ADDRESS" --port "$WARREN_MONGO_PORT" \
+    --storage-path "$WARREN_DATA_DIR/mongo" --log-level WARNING --sync-on-commit "$@" \
+    >>"$WARREN_DATA_DIR/logs/mongo.log" 2>&1 &
+  echo $! >"$WARREN_DATA_DIR/mongo.pid"
+}
+
 mongo_start() {
   local dir=$WARREN_DATA_DIR/mongo
   require_free_port "$WARREN_MONGO_PORT" "the MongoDB-compatible server" WARREN_MONGO_PORT
   mkdir -p "$dir"
-  log "starting SecantusDB (MongoDB wire protocol) on 127.0.0.1:$WARREN_MONGO_PORT"
-  "$WARREN_TOOLS_DIR/venv/bin/secantusd-py" --host "$WARREN_LISTEN_ADDRESS" --port "$WARREN_MONGO_PORT" \
-    --storage-path "$dir" --log-level WARNING --sync-on-commit \
-    >>"$WARREN_DATA_DIR/logs/mongo.log" 2>&1 &
-  echo $! >"$WARREN_DATA_DIR/mongo.pid"
-  wait_until 60 "the MongoDB-compatible server" mongo_ping ||
+  # SecantusDB has no localhost exception: the first users are made with authentication off,
+  # once, on loopback, before anything else can have started.
+  if [ ! -f "$dir/warren-users-created" ]; then
+    log "creating MongoDB's users (authentication off, on 127.0.0.1, this once)"
+    mongo_launch --host 127.0.0.1
+    wait_until 60 "the MongoDB-compatible server" mongo_answers ||
+      die "the MongoDB-compatible server did not start; see $WARREN_DATA_DIR/logs/mongo.log"
+    mongo_users --first-start || die "could not create MongoDB's users"
+    mongo_stop
+    touch "$dir/warren-users-created"
+  fi
+  log "starting SecantusDB (MongoDB wire protocol, authentication on) on $WARREN_LISTEN_ADDRESS:$WARREN_MONGO_PORT"
+  mongo_launch --auth
+  wait_until 60 "the MongoDB-compatible server" mongo_answers ||
     die "the MongoDB-compatible server did not start; see $WARREN_DATA_DIR/logs/mongo.log"
+  wait_until 10 "MongoDB's administrator to log in" mongo_ping ||
+    die "MongoDB's administrator cannot log in: was MONGO_ADMIN_PASSWORD changed? (to make the users again, stop Warren and delete $dir/warren-users-created)"
+  # Users added to the manifest since, and passwords changed in .env, take effect now.
+  mongo_users || die "could not update MongoDB's users"
 }
 
 mongo_stop() {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use mongodb::bson::doc;
-use mongodb::options::ClientOptions;
+use mongodb::options::{AuthMechanism, ClientOptions, Credential};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -15,6 +15,10 @@ pub struct MongoSettings {
     /// A `mongodb://` URI; it may hold credentials, so it is never logged.
     pub uri: SecretString,
     pub database: String,
+    /// The user to log in as, defined in `database` (SCRAM-SHA-256). Empty: no login of our
+    /// own, so a URI that carries its credentials still works.
+    pub username: String,
+    pub password: SecretString,
     pub timeout_ms: u64,
 }
 
@@ -30,6 +34,21 @@ pub async fn database(
     options.app_name = Some(app_name.to_owned());
     options.connect_timeout = Some(timeout);
     options.server_selection_timeout = Some(timeout);
+    if !settings.username.is_empty() {
+        anyhow::ensure!(
+            !settings.password.expose_secret().is_empty(),
+            "mongo.password (WARREN_MONGO__PASSWORD) is empty, but mongo.username is {}",
+            settings.username
+        );
+        options.credential = Some(
+            Credential::builder()
+                .username(settings.username.clone())
+                .password(settings.password.expose_secret().to_owned())
+                .source(settings.database.clone())
+                .mechanism(AuthMechanism::ScramSha256)
+                .build(),
+        );
+    }
     let client = mongodb::Client::with_options(options).context("building the MongoDB client")?;
     Ok(client.database(&settings.database))
 }

@@ -41,7 +41,7 @@ async fn postgres_applies_migrations_once() {
 
 #[tokio::test]
 async fn the_mongodb_server_stores_and_returns_a_document() {
-    let settings = warren_testkit::mongo_database();
+    let settings = warren_testkit::mongo_database().await;
     let database = mongo::database(&settings, "databases-test").await.unwrap();
     mongo::ping(&database).await.unwrap();
     let lockers = database.collection::<Document>("lockers");

@@ -84,21 +84,23 @@ async fn postgres_refuses_a_ca_file_without_a_certificate_at_start() {
     assert!(error.contains("postgres.ca_file"), "{error}");
 }
 
-fn mongo_over_tls(ca_file: &Path) -> mongo::MongoSettings {
-    let mut settings = warren_testkit::mongo_database();
+async fn mongo_over_tls(ca_file: &Path) -> mongo::MongoSettings {
+    let mut settings = warren_testkit::mongo_database().await;
     settings.uri = SecretString::from(tls::mongo_tls_uri(ca_file));
+    // The TLS-only server holds no users: no login there.
+    settings.username = String::new();
     settings
 }
 
 #[tokio::test]
 async fn mongo_answers_over_tls_with_the_ca_file_and_refuses_another_ca() {
-    let database = mongo::database(&mongo_over_tls(&tls::ca_file()), "tls-test")
+    let database = mongo::database(&mongo_over_tls(&tls::ca_file()).await, "tls-test")
         .await
         .unwrap();
     mongo::ping(&database).await.unwrap();
 
     let other = OtherCa::generate();
-    let database = mongo::database(&mongo_over_tls(other.path()), "tls-test")
+    let database = mongo::database(&mongo_over_tls(other.path()).await, "tls-test")
         .await
         .unwrap();
     assert!(mongo::ping(&database).await.is_err());

@@ -364,13 +364,74 @@ fn test_postgres_settings(url: &str, password: &str) -> PostgresSettings {
     .unwrap_or_else(|error| panic!("test PostgreSQL settings: {error}"))
 }
 
-/// A fresh MongoDB database name on the test server.
-pub fn mongo_database() -> MongoSettings {
-    MongoSettings {
-        uri: SecretString::from(env("WARREN_MONGO_URI")),
-        database: unique_name("test"),
-        timeout_ms: 3_000,
+/// A client of the test MongoDB server logged in as its administrator (role `root`), which
+/// makes the tests' databases and users; no service logs in as it.
+pub async fn mongo_admin() -> mongodb::Client {
+    let mut options = mongodb::options::ClientOptions::parse(env("WARREN_MONGO_URI"))
+        .await
+        .unwrap_or_else(|error| panic!("WARREN_MONGO_URI: {error}"));
+    options.server_selection_timeout = Some(Duration::from_secs(3));
+    options.credential = Some(
+        mongodb::options::Credential::builder()
+            .username(warren_manifest::MONGO_ADMIN.to_owned())
+            .password(env(warren_manifest::MONGO_ADMIN_PASSWORD))
+            .source("admin".to_owned())
+            .mechanism(mongodb::options::AuthMechanism::ScramSha256)
+            .build(),
+    );
+    mongodb::Client::with_options(options).unwrap()
+}
+
+/// A fresh MongoDB database standing for the manifest's `database`, holding the users the
+/// infrastructure gives the real one (`mongo/users.json`): every service that uses it has its
+/// own user there, with its role on this database alone and the test cluster's password for
+/// it. The settings log in as the database's owner; [`mongo_as`] gives another service's.
+pub async fn mongo_database_for(database: warren_manifest::MongoDatabase) -> MongoSettings {
+    let name = unique_name("test");
+    let admin = mongo_admin().await;
+    for user in warren_manifest::mongo_users() {
+        if user.database != database.name {
+            continue;
+        }
+        admin
+            .database(&name)
+            .run_command(mongodb::bson::doc! {
+                "createUser": user.name,
+                "pwd": env(&user.password_variable),
+                "roles": [{ "role": user.role.name(), "db": &name }],
+                "mechanisms": ["SCRAM-SHA-256"],
+            })
+            .await
+            .unwrap_or_else(|error| panic!("creating {} on {name}: {error}", user.name));
     }
+    let owner = warren_manifest::Service::named(database.owner)
+        .unwrap_or_else(|| panic!("{} is owned by no service", database.name));
+    mongo_settings(&name, owner)
+}
+
+/// [`mongo_database_for`] the lockers' database, Warren's one MongoDB database; the settings
+/// log in as its owner, locker-service.
+pub async fn mongo_database() -> MongoSettings {
+    mongo_database_for(warren_manifest::LOCKERS_DB).await
+}
+
+/// The settings of `service`'s own user on the test database that `settings` reaches.
+pub fn mongo_as(settings: &MongoSettings, service: &warren_manifest::Service) -> MongoSettings {
+    mongo_settings(&settings.database, service)
+}
+
+fn mongo_settings(database: &str, service: &warren_manifest::Service) -> MongoSettings {
+    let user = service
+        .mongo_user()
+        .unwrap_or_else(|| panic!("the manifest gives {} no MongoDB user", service.name));
+    serde_json::from_value(serde_json::json!({
+        "uri": env("WARREN_MONGO_URI"),
+        "database": database,
+        "username": user.name,
+        "password": env(&user.password_variable),
+        "timeout_ms": 3_000,
+    }))
+    .unwrap_or_else(|error| panic!("test MongoDB settings: {error}"))
 }
 
 /// The first column of the one row that `sql` with `params` returns.

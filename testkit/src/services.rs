@@ -76,7 +76,8 @@ impl Wiring {
             if let Some(mongo) = service.mongo
                 && !wiring.mongo.contains_key(mongo.database.name)
             {
-                wiring = wiring.with_mongo(mongo.database, crate::mongo_database());
+                let settings = crate::mongo_database_for(mongo.database).await;
+                wiring = wiring.with_mongo(mongo.database, settings);
             }
         }
         wiring
@@ -94,7 +95,8 @@ impl Wiring {
         self
     }
 
-    /// The test's MongoDB database standing for the manifest's `database`.
+    /// The test's MongoDB database standing for the manifest's `database`, holding its
+    /// services' users (as [`crate::mongo_database_for`] makes it).
     pub fn with_mongo(mut self, database: MongoDatabase, settings: MongoSettings) -> Self {
         self.mongo.insert(database.name, settings);
         self
@@ -165,6 +167,7 @@ impl Wiring {
                     Value::MongoDatabase { database } => {
                         self.mongo_named(service, database).database.clone()
                     }
+                    Value::MongoUser { user } => user.to_owned(),
                     Value::Secret { variable } => self.secret(&variable),
                 };
                 (variable.name.to_owned(), value)

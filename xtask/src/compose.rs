@@ -1,15 +1,15 @@
 //! `docker-compose.yml` from `xtask/templates/docker-compose.yml` (the servers, the one-shot
 //! initialisers, Traefik, the seed) with every Warren service's block rendered from the
-//! manifest: its environment, healthcheck, start order and Traefik routes; and
-//! `scripts/compose/postgres-init.sql` and `scripts/lib/generated/postgres.sql`, PostgreSQL's
-//! roles and databases.
+//! manifest: its environment, healthcheck, start order and Traefik routes, and the MongoDB
+//! passwords mongo-init sets; and `scripts/compose/postgres-init.sql` and
+//! `scripts/lib/generated/postgres.sql`, PostgreSQL's roles and databases.
 
 use std::fmt::Write;
 
 use warren_manifest::postgres;
 use warren_manifest::{
-    Access, BROKER_ADMIN, BROKER_ADMIN_PASSWORD, DATABASES, POSTGRES_PASSWORD, POSTGRES_USER,
-    READINESS_PATH, Role, SERVICES, Service, Value,
+    Access, BROKER_ADMIN, BROKER_ADMIN_PASSWORD, DATABASES, MONGO_ADMIN, MONGO_ADMIN_PASSWORD,
+    POSTGRES_PASSWORD, POSTGRES_USER, READINESS_PATH, Role, SERVICES, Service, Value, mongo_users,
 };
 use warren_messages::topology::DEFAULT_VHOST;
 
@@ -42,6 +42,7 @@ fn compose_value(service: &Service, value: &Value) -> String {
         }
         Value::MongoUri => MONGO_URI.to_owned(),
         Value::MongoDatabase { database } => (*database).to_owned(),
+        Value::MongoUser { user } => (*user).to_owned(),
         Value::Secret { variable } => required(variable),
     }
 }
@@ -189,6 +190,13 @@ pub fn docker_compose() -> String {
         let _ = writeln!(broker_users, "      {variable}: {}", required(&variable));
     }
 
+    let mut mongo_passwords = String::new();
+    let admin_and_users = std::iter::once(MONGO_ADMIN_PASSWORD.to_owned())
+        .chain(mongo_users().into_iter().map(|user| user.password_variable));
+    for variable in admin_and_users {
+        let _ = writeln!(mongo_passwords, "      {variable}: {}", required(&variable));
+    }
+
     // The roles' passwords, which the init script reads from the server's environment.
     let mut postgres_roles = String::new();
     for variable in postgres::role_secrets().into_iter().map(|s| s.variable) {
@@ -196,6 +204,12 @@ pub fn docker_compose() -> String {
     }
 
     let mut replacements = vec![
+        ("{{mongo-users}}\n".to_owned(), mongo_passwords),
+        ("{{mongo-admin}}".to_owned(), MONGO_ADMIN.to_owned()),
+        (
+            "{{mongo-admin-password}}".to_owned(),
+            required(MONGO_ADMIN_PASSWORD),
+        ),
         ("{{services}}\n".to_owned(), services.join("\n") + "\n"),
         ("{{broker-users}}\n".to_owned(), broker_users),
         ("{{broker-admin}}".to_owned(), BROKER_ADMIN.to_owned()),

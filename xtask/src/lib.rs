@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 mod compose;
 mod definitions;
 mod env_example;
+mod mongo_users;
 mod shell;
 
 /// The command that refreshes every generated file.
@@ -51,6 +52,10 @@ pub fn generated_files() -> Vec<Generated> {
         Generated {
             path: "scripts/lib/generated/postgres.sql",
             contents: compose::postgres_local(),
+        },
+        Generated {
+            path: "mongo/users.json",
+            contents: mongo_users::users(),
         },
     ]
 }

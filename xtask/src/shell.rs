@@ -21,6 +21,7 @@ fn local_value(service: &warren_manifest::Service, value: &Value) -> String {
         }
         Value::MongoUri => "$WARREN_MONGO_URI".to_owned(),
         Value::MongoDatabase { database } => (*database).to_owned(),
+        Value::MongoUser { user } => (*user).to_owned(),
         Value::Secret { variable } => format!("${{{variable}}}"),
     }
 }

@@ -12,7 +12,7 @@ use warren_messages::topology::{LOCKER_SERVICE_LOCKERS, USER_SERVICE_USERS};
 use warren_testkit::services::{Process, Wiring};
 use warren_testkit::web;
 use warren_testkit::{
-    Running, TestDatabase, broker_settings, eventually, mongo_database, spawn, vhost_with,
+    Running, TestDatabase, broker_settings, eventually, mongo_as, mongo_database, spawn, vhost_with,
 };
 
 /// Stops `process` as SIGTERM does, and waits until it has finished its work in flight.
@@ -45,7 +45,7 @@ pub async fn system_with(
 ) -> System {
     let vhost = vhost_with(&[USER_SERVICE_USERS, LOCKER_SERVICE_LOCKERS]).await;
     let database = TestDatabase::create(USERS_DB).await;
-    let mongo = mongo_database();
+    let mongo = mongo_database().await;
     let wiring = Wiring::new(vhost.clone())
         .with_postgres(database.clone())
         .with_mongo(LOCKERS_DB, mongo.clone());
@@ -53,7 +53,7 @@ pub async fn system_with(
         warren_testkit::settings(locker_app::configuration::DEFAULTS);
     settings.broker = broker_settings("locker-app", &vhost);
     settings.postgres = database.as_service(&LOCKER_APP);
-    settings.mongo = mongo.clone();
+    settings.mongo = mongo_as(&mongo, &LOCKER_APP);
     configure(&mut settings);
     let mut system = System {
         app: spawn(locker_app::startup::build(settings).await.unwrap()),

@@ -60,7 +60,7 @@ impl System {
             .with_bin_dir(bin_dir)
             .with_postgres(votes_db.clone())
             .with_postgres(users_db.clone())
-            .with_mongo(LOCKERS_DB, mongo_database());
+            .with_mongo(LOCKERS_DB, mongo_database().await);
         let mut processes = BTreeMap::new();
         for (service, instances) in INSTANCES {
             if !lockers && ![TALLY_WORKER, VOTE_SERVICE].contains(&service) {
