@@ -8,7 +8,8 @@
 //!   delayed-retry queue (published, confirmed, then acknowledged).
 //! - `Poison`: it can never succeed. It is published to the dead-letter queue with the reason
 //!   in its headers, then acknowledged, so the messages behind it keep flowing. A body that is
-//!   not a readable envelope is poison without reaching the handler.
+//!   not a readable envelope, and an event from any broker user but its type's one producer
+//!   (`sender`), is poison without reaching the handler.
 //! - A handler that panics or returns the wrong number of outcomes: the batch is rejected with
 //!   requeue, so the quorum queue's delivery limit dead-letters a message that always does so.
 //!
@@ -35,6 +36,7 @@ use tokio::time::Instant;
 use crate::connection::Broker;
 use crate::envelope::{self, DecodeError, Envelope, Event};
 use crate::publisher::{Prepared, Publisher};
+use crate::sender::{self, SENDER_HEADER};
 use crate::topology::{ConsumerQueue, DEAD, RETRY};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,10 +137,10 @@ pub struct Consumer<M, H> {
     _message: std::marker::PhantomData<fn() -> M>,
 }
 
-/// A delivery and what became of decoding it.
+/// A delivery and what became of reading it: the message, or why it is poison.
 struct Pending<M> {
     delivery: Delivery,
-    decoded: Result<M, DecodeError>,
+    decoded: Result<M, String>,
 }
 
 const RETRY_REASON_HEADER: &str = "x-warren-retry-reason";
@@ -307,7 +309,7 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
         let (mut pending, unreadable): (Vec<Pending<M>>, Vec<Pending<M>>) = deliveries
             .into_iter()
             .map(|delivery| Pending {
-                decoded: M::decode(&delivery.data),
+                decoded: self.read(&delivery),
                 delivery,
             })
             .partition(|item| item.decoded.is_ok());
@@ -315,11 +317,7 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
         let mut settled: Vec<(u64, Delivery, Outcome)> = unreadable
             .into_iter()
             .map(|item| {
-                let reason = item
-                    .decoded
-                    .err()
-                    .map(|error| error.to_string())
-                    .unwrap_or_default();
+                let reason = item.decoded.err().unwrap_or_default();
                 (
                     item.delivery.delivery_tag,
                     item.delivery,
@@ -333,13 +331,7 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
         while !pending.is_empty() {
             let messages: Vec<M> = pending
                 .iter_mut()
-                .filter_map(|item| {
-                    std::mem::replace(
-                        &mut item.decoded,
-                        Err(DecodeError::Malformed(String::new())),
-                    )
-                    .ok()
-                })
+                .filter_map(|item| std::mem::replace(&mut item.decoded, Err(String::new())).ok())
                 .collect();
             let handler = self.handler.clone();
             let run = tokio::spawn(async move {
@@ -491,7 +483,36 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
         }
     }
 
-    /// Publishes a copy of `delivery` to `exchange` with this queue's name as routing key.
+    /// Reads a delivery: its event type must come from this broker user, and its body must be
+    /// an envelope this queue reads. The event is not interpreted before its sender is checked.
+    fn read(&self, delivery: &Delivery) -> Result<M, String> {
+        let event_type = envelope::event_type(&delivery.data).map_err(|error| error.to_string())?;
+        sender::check(&event_type, self.sender_of(delivery))?;
+        M::decode(&delivery.data).map_err(|error| error.to_string())
+    }
+
+    /// The broker user that sent `delivery` (see `sender`).
+    fn sender_of<'a>(&self, delivery: &'a Delivery) -> Option<&'a str> {
+        let user_id = delivery
+            .properties
+            .user_id()
+            .as_ref()
+            .map(ShortString::as_str);
+        let header = delivery
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|headers| headers.inner().get(SENDER_HEADER))
+            .and_then(|value| match value {
+                AMQPValue::LongString(text) => std::str::from_utf8(text.as_bytes()).ok(),
+                AMQPValue::ShortString(text) => Some(text.as_str()),
+                _ => None,
+            });
+        sender::sender(&self.queue, user_id, header)
+    }
+
+    /// Publishes a copy of `delivery` to `exchange` with this queue's name as routing key. The
+    /// copy goes out as this consumer's broker user, carrying the sender of the original.
     async fn forward(
         &self,
         delivery: &Delivery,
@@ -499,7 +520,12 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
         header: &str,
         reason: &str,
     ) -> bool {
-        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        let mut headers = delivery
+            .properties
+            .headers()
+            .as_ref()
+            .map(|headers| headers.inner().clone())
+            .unwrap_or_default();
         headers.insert(
             header.into(),
             AMQPValue::LongString(reason.to_owned().into()),
@@ -508,10 +534,17 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
             DEAD_QUEUE_HEADER.into(),
             AMQPValue::LongString(self.queue.name.to_owned().into()),
         );
+        // Whatever the original carried under this name is replaced by the sender it had.
+        match self.sender_of(delivery).map(str::to_owned) {
+            Some(sender) => {
+                headers.insert(SENDER_HEADER.into(), AMQPValue::LongString(sender.into()))
+            }
+            None => headers.remove(SENDER_HEADER),
+        };
         let properties: BasicProperties = delivery
             .properties
             .clone()
-            .with_headers(headers)
+            .with_headers(FieldTable::from(headers))
             .with_delivery_mode(2);
         let message = Prepared {
             exchange,

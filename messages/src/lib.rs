@@ -19,6 +19,7 @@ pub mod exactly_once;
 pub mod properties;
 pub mod publisher;
 pub mod sabotage;
+mod sender;
 pub mod settings;
 pub mod topology;
 

@@ -41,6 +41,11 @@ pub enum PublishError {
     /// The broker refused it (for example a queue at its limit).
     #[error("the broker refused the message (nack)")]
     Nacked,
+    /// Certainly not published: the broker refused this publish and closed the channel, for
+    /// example a routing key this broker user may not write (ACCESS_REFUSED). The reason is the
+    /// broker's. The next publish goes out on a new channel.
+    #[error("the broker refused to take the message: {0}")]
+    Refused(String),
     /// It may or may not have been stored. Retrying with the same `message_id` is safe.
     #[error("no confirm within {0:?}: the outcome is unknown")]
     Unknown(Duration),
@@ -118,8 +123,12 @@ impl Publisher {
         .await
     }
 
-    /// Publishes a message whose AMQP properties are ready (mandatory, confirmed).
-    pub(crate) async fn send(&self, message: Prepared<'_>) -> Result<(), PublishError> {
+    /// Publishes a message whose AMQP properties are ready (mandatory, confirmed), as this
+    /// connection's broker user: its `user_id` is set to that user, which the broker checks, so
+    /// that consumers know who sent it.
+    pub(crate) async fn send(&self, mut message: Prepared<'_>) -> Result<(), PublishError> {
+        let user = ShortString::from(self.broker.settings().username.clone());
+        message.properties = message.properties.with_user_id(user);
         let timeout = self.broker.settings().confirm_timeout();
         let deadline = Instant::now() + timeout;
         let counters = self.counters.get(message.exchange);
@@ -191,6 +200,24 @@ impl Publisher {
                     tracing::warn!(%error, "no confirm for a publish; outcome unknown");
                     self.forget(&lane);
                     Err(PublishError::Unknown(timeout))
+                }
+                Settled::Lost(error) => {
+                    self.forget(&lane);
+                    match refusal(&error, message) {
+                        Some(reason) => {
+                            tracing::error!(
+                                reason,
+                                exchange = message.exchange,
+                                routing_key = message.routing_key,
+                                "the broker refused a publish"
+                            );
+                            Err(PublishError::Refused(reason))
+                        }
+                        None => {
+                            tracing::warn!(%error, "no confirm for a publish; outcome unknown");
+                            Err(PublishError::Unknown(timeout))
+                        }
+                    }
                 }
             };
         }
@@ -268,6 +295,7 @@ struct ExchangeCounters {
     confirmed: Counter,
     returned: Counter,
     nacked: Counter,
+    refused: Counter,
     unknown: Counter,
     failed: Counter,
 }
@@ -286,6 +314,7 @@ impl ExchangeCounters {
             confirmed: outcome("confirmed"),
             returned: outcome("returned"),
             nacked: outcome("nacked"),
+            refused: outcome("refused"),
             unknown: outcome("unknown"),
             failed: outcome("failed"),
         }
@@ -296,6 +325,7 @@ impl ExchangeCounters {
             Ok(()) => &self.confirmed,
             Err(PublishError::Unroutable { .. }) => &self.returned,
             Err(PublishError::Nacked) => &self.nacked,
+            Err(PublishError::Refused(_)) => &self.refused,
             Err(PublishError::Unknown(_)) => &self.unknown,
             Err(_) => &self.failed,
         }
@@ -324,6 +354,31 @@ impl Counters {
             .unwrap_or(&self.0[0].1)
     }
 }
+
+/// The broker's reason when `error` is its refusal of `message` itself: a channel closed with
+/// ACCESS_REFUSED for `message`'s exchange (and, on a topic exchange, its routing key).
+///
+/// Every publish in flight on a channel fails with the error that closed it, and the broker
+/// names in it what it refused. A publish to the same exchange with the same routing key would
+/// be refused for the same reason (or, sent after the refused one, discarded with the
+/// channel), so it certainly did not go out; any other publish on the channel may have, and
+/// stays unknown.
+fn refusal(error: &lapin::Error, message: &Prepared<'_>) -> Option<String> {
+    let lapin::ErrorKind::ProtocolError(amqp) = error.kind() else {
+        return None;
+    };
+    if amqp.get_id() != ACCESS_REFUSED {
+        return None;
+    }
+    let reason = amqp.get_message().as_str();
+    let names_exchange = reason.contains(&format!("exchange '{}'", message.exchange));
+    let names_key =
+        !reason.contains("topic '") || reason.contains(&format!("topic '{}'", message.routing_key));
+    (names_exchange && names_key).then(|| amqp.to_string())
+}
+
+/// The AMQP reply code of a refused access.
+const ACCESS_REFUSED: u16 = 403;
 
 /// The AMQP properties for `properties`.
 fn amqp_properties(properties: MessageProperties) -> BasicProperties {

@@ -54,6 +54,9 @@ pub(super) enum Settled {
     /// It may have reached the broker, but its confirm, or the returns that would place it,
     /// were lost with the channel.
     Unknown(String),
+    /// Its confirm was lost because the channel or its connection failed with `error`: it may
+    /// have reached the broker, unless the broker closed the channel for this very publish.
+    Lost(lapin::Error),
 }
 
 /// A confirm-mode channel and the task that settles every publish made on it.
@@ -370,7 +373,7 @@ impl Driver {
                     Settled::Unknown("the channel is not in confirm mode".into())
                 }
                 Answer::NotSent(error) => Settled::NotSent(error),
-                Answer::Lost(error) => Settled::Unknown(error.to_string()),
+                Answer::Lost(error) => Settled::Lost(error),
             };
             // The caller may have stopped waiting; the publish is accounted for all the same.
             let _ = completed.reply.send(settled);
