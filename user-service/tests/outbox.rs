@@ -295,7 +295,7 @@ async fn transient_publish_failures(metrics_url: &str) -> u64 {
         .filter(|line| {
             line.starts_with("warren_messages_publish_outcomes_total")
                 && line.contains(&format!("exchange=\"{}\"", LOCKERS.name))
-                && ["unknown", "failed", "nacked"]
+                && ["unknown", "failed", "nacked", "refused"]
                     .iter()
                     .any(|outcome| line.contains(&format!("outcome=\"{outcome}\"")))
         })
