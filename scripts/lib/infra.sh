@@ -499,7 +499,6 @@ pg_admin_psql() {
     -U "$WARREN_POSTGRES_USER" -d postgres "$@"
 }
 
-
 # The cluster's directory, through the link pg_place_data_dir may have made (the server must be
 # given a path the postgres user can walk).
 pg_data_dir() { readlink -f "$WARREN_DATA_DIR/postgres"; }
@@ -545,7 +544,6 @@ pg_start() {
     >>"$WARREN_DATA_DIR/logs/postgres-setup.log" 2>&1 ||
     die "could not create PostgreSQL's roles and databases; see $WARREN_DATA_DIR/logs/postgres-setup.log"
 }
-
 
 pg_stop() {
   local bin dir
@@ -710,7 +708,7 @@ tls_mongo_start() {
   tls_issue mongo IP:127.0.0.1 DNS:localhost
   mkdir -p "$dir"
   log "starting SecantusDB over TLS only on 127.0.0.1:$WARREN_MONGO_TLS_PORT"
-  "$WARREN_TOOLS_DIR/venv/bin/secantusd-py" --host 127.0.0.1 --port "$WARREN_MONGO_TLS_PORT" \
+  "$WARREN_TOOLS_DIR/venv/bin/secantusd-py" --host "$WARREN_LISTEN_ADDRESS" --port "$WARREN_MONGO_TLS_PORT" \
     --storage-path "$dir" --log-level WARNING \
     --tls-cert-file "$(tls_dir)/mongo.pem" --tls-key-file "$(tls_dir)/mongo.key" \
     >>"$WARREN_DATA_DIR/logs/mongo-tls.log" 2>&1 &

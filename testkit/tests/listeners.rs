@@ -51,6 +51,12 @@ async fn every_server_and_service_listens_on_loopback_only() {
         "the MongoDB-compatible server".into(),
     );
     ports.insert(EPMD_PORT, "epmd".into());
+    // The TLS endpoints, where the infrastructure has them (WARREN_TLS=1).
+    for variable in ["WARREN_AMQPS_NODE", "WARREN_MONGO_TLS_URI"] {
+        if let Ok(url) = std::env::var(variable) {
+            ports.insert(port_of(&url), variable.into());
+        }
+    }
     for process in &processes {
         ports.insert(process.port(), process.name().into());
     }
