@@ -203,6 +203,12 @@ pub fn setup_script() -> String {
         );
     }
     out.push_str("\\unset password\n");
+    // The server's own databases are the administrator's: no service role may connect to them.
+    out.push_str(
+        "\n-- The server's own databases: the administrator's alone.\n\
+         REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;\n\
+         REVOKE CONNECT ON DATABASE template1 FROM PUBLIC;\n",
+    );
     for database in DATABASES {
         let setup = database_setup(database, database.name);
         let name = database.name;

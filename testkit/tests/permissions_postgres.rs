@@ -218,6 +218,19 @@ async fn no_service_may_connect_to_a_database_it_does_not_use() {
         5 * 2,
         "five roles, each refused two of three databases"
     );
+    // Nor the server's own databases.
+    for service in SERVICES.iter().filter(|s| s.postgres.is_some()) {
+        for name in ["postgres", "template1"] {
+            let server = TestDatabase {
+                database: DATABASES[0],
+                name: name.to_owned(),
+            };
+            assert_refused(
+                connect(&server.as_service(service)).await,
+                &format!("{} connecting to {name}", service.name),
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -70,6 +70,10 @@ ALTER ROLE locker_app WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT N
 
 \unset password
 
+-- The server's own databases: the administrator's alone.
+REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
+REVOKE CONNECT ON DATABASE template1 FROM PUBLIC;
+
 -- warren_votes, owned by tally-worker.
 SELECT NOT EXISTS (SELECT FROM pg_database WHERE datname = 'warren_votes') AS missing \gset
 \if :missing
