@@ -1,8 +1,8 @@
 //! `docker-compose.yml` from `xtask/templates/docker-compose.yml` (the servers, the one-shot
 //! initialisers, Traefik, the seed) with every Warren service's block rendered from the
 //! manifest: its environment, healthcheck, start order and Traefik routes, and the MongoDB
-//! passwords mongo-init sets; and `scripts/compose/postgres-init.sql` and
-//! `scripts/lib/generated/postgres.sql`, PostgreSQL's roles and databases.
+//! passwords mongo-init sets; and `scripts/lib/generated/postgres.sql`, PostgreSQL's roles and
+//! databases, which both the local server and Compose's run.
 
 use std::fmt::Write;
 
@@ -240,26 +240,17 @@ pub fn docker_compose() -> String {
     out
 }
 
-/// Every service's role and every database (`warren_manifest::postgres::setup_script`), which
-/// PostgreSQL's image runs at its first start, as the administrator, after it created the first
-/// database as `POSTGRES_DB`.
-pub fn postgres_init() -> String {
-    postgres_script("docker-compose.yml's PostgreSQL at its first start")
-}
-
-/// The same script for scripts/lib/infra.sh, which runs it at every start of the local server.
-pub fn postgres_local() -> String {
-    postgres_script("scripts/lib/infra.sh's pg_start, at every start of the local server")
-}
-
-fn postgres_script(run_by: &str) -> String {
+/// PostgreSQL's roles and databases as one psql script: scripts/lib/infra.sh runs it at every
+/// start of the local server, and docker-compose.yml's PostgreSQL at its first start.
+pub fn postgres_script() -> String {
     let mut out = super::header("--", "warren-manifest (manifest/src/postgres.rs)");
     let _ = writeln!(
         out,
-        "-- Run by {run_by},\n\
-         -- as the administrator ({POSTGRES_USER}): one login role per service, each database owned\n\
-         -- by its owner's role and closed to all but it and its readers. The readers' SELECT\n\
-         -- grants follow when the owner has migrated (service-kit's Startup::owned_postgres)."
+        "-- Run by scripts/lib/infra.sh's pg_start at every start of the local server, and by\n\
+         -- docker-compose.yml's PostgreSQL at its first start, as the administrator\n\
+         -- ({POSTGRES_USER}): one login role per service, each database owned by its owner's role\n\
+         -- and closed to all but it and its readers. The readers' SELECT grants follow when the\n\
+         -- owner has migrated (service-kit's Startup::owned_postgres)."
     );
     out.push_str(&postgres::setup_script());
     out

@@ -46,12 +46,8 @@ pub fn generated_files() -> Vec<Generated> {
             contents: compose::docker_compose(),
         },
         Generated {
-            path: "scripts/compose/postgres-init.sql",
-            contents: compose::postgres_init(),
-        },
-        Generated {
             path: "scripts/lib/generated/postgres.sql",
-            contents: compose::postgres_local(),
+            contents: compose::postgres_script(),
         },
         Generated {
             path: "mongo/users.json",
