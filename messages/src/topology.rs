@@ -23,10 +23,12 @@ pub use bounds::{DEAD_LETTER_BOUND_POLICY, QUEUE_BOUND_POLICY, QueueBounds, poli
 use crate::envelope::Event;
 use crate::events::lockers::{
     LockerAddRequested, LockerAssigned, LockerReleaseRequested, LockerReleased, LockerRequested,
-    LockerUnavailable,
+    LockerRetireRequested, LockerUnavailable,
 };
 use crate::events::records::{RecordDeleted, WeatherRecorded};
-use crate::events::users::{DeletionRequested, LockerWanted, RegistrationRequested, ReleaseWanted};
+use crate::events::users::{
+    DeletionRequested, LockerWanted, PromotionRequested, RegistrationRequested, ReleaseWanted,
+};
 use crate::events::votes::VoteCast;
 
 /// The virtual host Warren's services live in.
@@ -128,6 +130,7 @@ pub const LOCKER_SERVICE_LOCKERS: ConsumerQueue = ConsumerQueue {
     owner: "locker-service",
     bindings: &[
         (LOCKERS, "locker.add-requested"),
+        (LOCKERS, "locker.retire-requested"),
         (LOCKERS, "locker.requested"),
         (LOCKERS, "locker.release-requested"),
     ],
@@ -193,7 +196,9 @@ pub const SERVICE_USERS: &[BrokerUser] = &[
             route::<DeletionRequested>(),
             route::<LockerWanted>(),
             route::<ReleaseWanted>(),
+            route::<PromotionRequested>(),
             route::<LockerAddRequested>(),
+            route::<LockerRetireRequested>(),
         ],
     },
     BrokerUser {

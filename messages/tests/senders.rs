@@ -156,6 +156,7 @@ async fn the_publisher_reports_a_refused_routing_key_and_publishes_the_next_mess
             request_id: Uuid::now_v7(),
             code: "A-1".into(),
             location: "hall".into(),
+            actor: None,
         },
     );
     publisher.publish(&own).await.unwrap();

@@ -211,6 +211,7 @@ async fn add_locker(
             request_id,
             code,
             location,
+            actor: None,
         },
         sent,
     )

@@ -9,8 +9,24 @@ pub struct LockerAddRequested {
     pub request_id: Uuid,
     pub code: String,
     pub location: String,
+    /// The signed-in account that asked (an operator); absent in requests from before
+    /// accounts.
+    #[serde(default)]
+    pub actor: Option<String>,
 }
 event!(LockerAddRequested, "locker.add-requested", LOCKERS);
+
+/// An operator asked to retire a locker (from locker-app): it is taken out of service for good
+/// unless it is held (an operator releases its holder first; a held locker is never retired).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockerRetireRequested {
+    pub request_id: Uuid,
+    pub code: String,
+    /// The signed-in account that asked.
+    #[serde(default)]
+    pub actor: Option<String>,
+}
+event!(LockerRetireRequested, "locker.retire-requested", LOCKERS);
 
 user_request!(
     /// An existing user without a locker wants one (from user-service).
