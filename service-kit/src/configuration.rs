@@ -148,6 +148,9 @@ fn deserialize<T: DeserializeOwned>(config: Config) -> anyhow::Result<T> {
 pub struct HttpSettings {
     pub host: String,
     pub port: u16,
+    /// The proxies whose `X-Forwarded-For` names the client (`limits::TrustedProxies`).
+    #[serde(default)]
+    pub trusted_proxies: crate::limits::TrustedProxies,
 }
 
 /// A frontend's forms: the secret that signs its tokens and the largest body it reads.

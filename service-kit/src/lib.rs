@@ -13,6 +13,7 @@
 pub mod application;
 pub mod configuration;
 pub mod http;
+pub mod limits;
 pub mod mongo;
 pub mod ops;
 pub mod postgres;

@@ -252,11 +252,116 @@ pub fn page<Q: DeserializeOwned + Send + 'static>(
     warp::get().and(warp::query::<Q>()).and(session(cookie))
 }
 
-/// A service's pages and endpoints, with refusals turned into responses by [`recover`].
+/// A service's pages and endpoints, with refusals turned into responses by [`recover`], the
+/// kit's stylesheet (`/static/warren.css`, which the error pages use) beside them, and every
+/// response (page, refusal, redirect, JSON, stream) carrying [`SECURITY_HEADERS`].
 pub fn site(
     routes: impl Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static,
 ) -> BoxedFilter<(Response,)> {
-    routes.recover(recover).unify().boxed()
+    routes
+        .or(assets(KIT_ASSETS))
+        .unify()
+        .recover(recover)
+        .unify()
+        .map(secured)
+        .boxed()
+}
+
+/// The policy every frontend page runs under: scripts, styles, images and connections from the
+/// site itself only, so no inline script or style (nor a `style=` attribute or `on*=`
+/// handler) runs, and an injected one does nothing; forms post to the site only; no page may
+/// be framed (against clickjacking); nothing else (plugins, fonts, `<base>`) at all.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
+    frame-ancestors 'none'; base-uri 'none'";
+
+/// What every response of a frontend tells the browser. `X-Frame-Options` says
+/// `frame-ancestors 'none'` again for browsers from before CSP 2. The referrer goes to the
+/// site's own pages only: `no-referrer` would make browsers send `Origin: null` on the site's
+/// own form posts, which [`form_post`] refuses.
+pub const SECURITY_HEADERS: [(&str, &str); 4] = [
+    ("content-security-policy", CONTENT_SECURITY_POLICY),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "same-origin"),
+    ("x-frame-options", "DENY"),
+];
+
+/// `response` with [`SECURITY_HEADERS`] (a header a route set itself is kept).
+pub fn secured(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers
+            .entry(name)
+            .or_insert(warp::http::HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// How long a browser keeps an asset without asking again. Assets are not fingerprinted, so a
+/// new version reaches every browser within this time.
+pub const ASSET_MAX_AGE_SECS: u64 = 3600;
+
+/// A file a frontend serves under `/static/<name>`, embedded in the binary (`include_str!`).
+#[derive(Debug, Clone, Copy)]
+pub struct Asset {
+    pub name: &'static str,
+    pub content_type: &'static str,
+    pub body: &'static str,
+}
+
+impl Asset {
+    /// A stylesheet.
+    pub const fn css(name: &'static str, body: &'static str) -> Self {
+        Self {
+            name,
+            content_type: "text/css; charset=utf-8",
+            body,
+        }
+    }
+
+    /// A script.
+    pub const fn script(name: &'static str, body: &'static str) -> Self {
+        Self {
+            name,
+            content_type: "text/javascript; charset=utf-8",
+            body,
+        }
+    }
+
+    fn reply(&self) -> Response {
+        let mut response = Response::new(self.body.into());
+        let headers = response.headers_mut();
+        headers.insert(
+            warp::http::header::CONTENT_TYPE,
+            warp::http::HeaderValue::from_static(self.content_type),
+        );
+        headers.insert(
+            warp::http::header::CACHE_CONTROL,
+            warp::http::HeaderValue::from_str(&format!("public, max-age={ASSET_MAX_AGE_SECS}"))
+                .expect("a plain header value"),
+        );
+        response
+    }
+}
+
+/// The kit's own assets, served by every [`site`]: the base stylesheet.
+const KIT_ASSETS: &[Asset] = &[Asset::css(
+    "warren.css",
+    include_str!("../static/warren.css"),
+)];
+
+/// `GET /static/<name>` for each of `assets`; any other name under `/static/` is not found.
+pub fn assets(assets: &'static [Asset]) -> BoxedFilter<(Response,)> {
+    warp::path!("static" / String)
+        .and(warp::get())
+        .and_then(move |name: String| async move {
+            assets
+                .iter()
+                .find(|asset| asset.name == name)
+                .map(Asset::reply)
+                .ok_or_else(warp::reject::not_found)
+        })
+        .boxed()
 }
 
 /// Why a request was refused; each becomes a clear page with its status.
@@ -264,6 +369,9 @@ pub fn site(
 pub enum Refusal {
     #[error("{0}")]
     BadRequest(String),
+    /// Nobody is signed in (or the session has ended): sign in and try again.
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -273,6 +381,12 @@ pub enum Refusal {
     Conflict(String),
     #[error("send the form as application/x-www-form-urlencoded")]
     UnsupportedMediaType,
+    /// A field of a well-formed request breaks its rule (422 in the JSON API, with the field).
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     /// A dependency (broker, database) cannot serve the request now; nothing was done.
     #[error("{0}")]
     Unavailable(String),
@@ -280,6 +394,13 @@ pub enum Refusal {
     /// client should try again in [`BUSY_RETRY_AFTER_SECS`] seconds (503 with `Retry-After`).
     #[error("{0}")]
     Busy(String),
+    /// The client sent more than its rate allows (`limits::Limiter`): nothing was done, and it
+    /// may try again in `retry_after_secs` (429 with `Retry-After`).
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
 }
 
 /// The `Retry-After` of a [`Refusal::Busy`]: long enough for a consumer that was merely slow
@@ -292,21 +413,31 @@ impl Refusal {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) | Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
     /// `response` (this refusal's page or JSON) with the headers the refusal calls for: a
-    /// `Retry-After` when the broker was busy.
+    /// `Retry-After` when the broker was busy or the client over its rate.
     pub fn with_headers(&self, mut response: Response) -> Response {
-        if let Self::Busy(_) = self {
+        let retry_after = match self {
+            Self::Busy(_) => Some(BUSY_RETRY_AFTER_SECS),
+            Self::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response.headers_mut().insert(
                 warp::http::header::RETRY_AFTER,
-                warp::http::HeaderValue::from(BUSY_RETRY_AFTER_SECS),
+                warp::http::HeaderValue::from(seconds),
             );
         }
         response
@@ -460,6 +591,95 @@ mod tests {
                 .get(warp::http::header::RETRY_AFTER)
                 .is_none()
         );
+    }
+
+    #[tokio::test]
+    async fn a_client_over_its_rate_is_a_429_with_its_retry_after() {
+        let refused = recover(
+            Refusal::TooManyRequests {
+                message: "slow down".into(),
+                retry_after_secs: 7,
+            }
+            .reject(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.headers()[warp::http::header::RETRY_AFTER], "7");
+    }
+
+    fn sample_site() -> BoxedFilter<(Response,)> {
+        const OWN: &[Asset] = &[Asset::script("app.js", "console.log(1);")];
+        let page = warp::path!("page").map(|| warp::reply::html("<p>hi</p>").into_response());
+        let json = warp::path!("json").map(|| warp::reply::json(&[1]).into_response());
+        let redirect = warp::path!("go").map(|| {
+            warp::reply::with_header(StatusCode::SEE_OTHER, "location", "/page").into_response()
+        });
+        let refused = warp::path!("refused")
+            .and_then(|| async { Err::<Response, _>(Refusal::Forbidden("no".into()).reject()) });
+        site(
+            page.or(json)
+                .unify()
+                .or(redirect)
+                .unify()
+                .or(refused)
+                .unify()
+                .or(assets(OWN))
+                .unify(),
+        )
+    }
+
+    #[tokio::test]
+    async fn every_response_of_a_site_carries_the_security_headers() {
+        let site = sample_site();
+        for (path, status) in [
+            ("/page", StatusCode::OK),
+            ("/json", StatusCode::OK),
+            ("/go", StatusCode::SEE_OTHER),
+            ("/refused", StatusCode::FORBIDDEN),
+            ("/nowhere", StatusCode::NOT_FOUND),
+            ("/static/app.js", StatusCode::OK),
+            ("/static/warren.css", StatusCode::OK),
+        ] {
+            let response = warp::test::request().path(path).reply(&site).await;
+            assert_eq!(response.status(), status, "{path}");
+            for (name, value) in SECURITY_HEADERS {
+                assert_eq!(response.headers()[name], value, "{path}: {name}");
+            }
+        }
+        let csp = CONTENT_SECURITY_POLICY;
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(csp.contains("script-src 'self';"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+    }
+
+    #[tokio::test]
+    async fn assets_are_served_with_their_type_and_a_cache_header() {
+        let site = sample_site();
+        let script = warp::test::request()
+            .path("/static/app.js")
+            .reply(&site)
+            .await;
+        assert_eq!(
+            script.headers()["content-type"],
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(script.headers()["cache-control"], "public, max-age=3600");
+        assert_eq!(script.body().as_ref(), b"console.log(1);");
+        let css = warp::test::request()
+            .path("/static/warren.css")
+            .reply(&site)
+            .await;
+        assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+        let missing = warp::test::request()
+            .path("/static/other.js")
+            .reply(&site)
+            .await;
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        let error_page = String::from_utf8(missing.body().to_vec()).unwrap();
+        assert!(error_page.contains("/static/warren.css"), "{error_page}");
+        assert!(!error_page.contains("style="), "{error_page}");
+        assert!(!error_page.contains("<style"), "{error_page}");
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
