@@ -12,7 +12,7 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 use warren_messages::Publisher;
-use warren_service_kit::web::{Attempts, Csrf, site, with_state};
+use warren_service_kit::web::{Asset, Attempts, Csrf, assets, site, with_state};
 
 /// What every handler needs.
 pub struct State {
@@ -31,6 +31,13 @@ pub struct State {
 
 pub const SESSION_COOKIE: &str = "warren_session";
 
+/// The pages' stylesheet and the request page's script (no inline script or style: the
+/// Content-Security-Policy forbids them).
+const ASSETS: &[Asset] = &[
+    Asset::css("site.css", include_str!("../../static/site.css")),
+    Asset::script("request.js", include_str!("../../static/request.js")),
+];
+
 /// Every page and endpoint, with refusals turned into responses.
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
     site(
@@ -38,6 +45,8 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
             .or(actions::routes(state.clone()))
             .unify()
             .or(requests::routes(state))
+            .unify()
+            .or(assets(ASSETS))
             .unify(),
     )
 }
