@@ -67,7 +67,13 @@ fn recorded(record_id: Uuid) -> Incoming {
 }
 
 fn deletion(record_id: Uuid) -> Incoming {
-    Incoming::Deleted(Envelope::new(SERVICE, RecordDeleted { record_id }))
+    Incoming::Deleted(Envelope::new(
+        SERVICE,
+        RecordDeleted {
+            record_id,
+            actor: Some("operator".into()),
+        },
+    ))
 }
 
 /// Records and deletes `rounds` × `per_round` records, each record's two events applied at once

@@ -60,9 +60,39 @@ pub struct WeatherRecorded {
 
 event!(WeatherRecorded, "record.recorded", RECORDS);
 
+/// An operator deleted a record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordDeleted {
     pub record_id: Uuid,
+    /// The signed-in operator who deleted it; None in events from before accounts.
+    #[serde(default)]
+    pub actor: Option<String>,
 }
 
 event!(RecordDeleted, "record.deleted", RECORDS);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deletion_from_before_accounts_reads_without_an_actor() {
+        let record_id = Uuid::now_v7();
+        let old: RecordDeleted =
+            serde_json::from_value(serde_json::json!({ "record_id": record_id }))
+                .expect("an old deletion reads");
+        assert_eq!(
+            old,
+            RecordDeleted {
+                record_id,
+                actor: None
+            }
+        );
+        let new = RecordDeleted {
+            record_id,
+            actor: Some("ada".into()),
+        };
+        let json = serde_json::to_value(&new).expect("a deletion serialises");
+        assert_eq!(json["actor"], "ada");
+    }
+}

@@ -135,11 +135,12 @@ async fn apply(transaction: &Transaction<'_>, message: &Incoming) -> anyhow::Res
         }
         Incoming::Deleted(event) => {
             let record_id = event.payload.record_id;
+            // The first deletion stands, with who made it.
             transaction
                 .execute(
-                    "INSERT INTO deleted_records (record_id, deleted_at) VALUES ($1, $2) \
-                     ON CONFLICT DO NOTHING",
-                    &[&record_id, &event.occurred_at],
+                    "INSERT INTO deleted_records (record_id, deleted_at, deleted_by) \
+                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    &[&record_id, &event.occurred_at, &event.payload.actor],
                 )
                 .await?;
             transaction

@@ -96,7 +96,14 @@ async fn record(state: &State, sealed: &Sealed) -> Result<(Uuid, bool), Refusal>
 }
 
 async fn delete(state: &State, record_id: Uuid) -> Result<bool, Refusal> {
-    publish(state, RecordDeleted { record_id }).await?;
+    publish(
+        state,
+        RecordDeleted {
+            record_id,
+            actor: None,
+        },
+    )
+    .await?;
     Ok(settled(state, record_id, false).await)
 }
 
