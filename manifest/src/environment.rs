@@ -12,6 +12,8 @@ use crate::{Access, Service};
 pub enum Value {
     /// The service's HTTP port ([`Service::port`]).
     Port,
+    /// The service's admin port ([`Service::admin_port`]).
+    AdminPort,
     /// `json`: every run but a developer's terminal logs JSON lines.
     LogFormat,
     /// The broker's AMQP URLs, comma-separated, one per node.
@@ -47,6 +49,10 @@ impl Service {
             Variable {
                 name: "WARREN_HTTP__PORT",
                 value: Value::Port,
+            },
+            Variable {
+                name: "WARREN_ADMIN__PORT",
+                value: Value::AdminPort,
             },
             Variable {
                 name: "WARREN_TELEMETRY__FORMAT",

@@ -158,15 +158,20 @@ impl Host {
     }
 }
 
-/// The path at which every service answers whether it is ready (healthchecks ask it).
+/// The path at which every service answers, on its admin port, whether it is ready
+/// (healthchecks ask it).
 pub const READINESS_PATH: &str = "/readyz";
 
 /// One Warren binary: its name is its package, its binary, its broker user and its log field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Service {
     pub name: &'static str,
-    /// The HTTP port it listens on in a local run (scripts/up) and in its container.
+    /// The HTTP port it listens on in a local run (scripts/up) and in its container: its own
+    /// routes, what the reverse proxy reaches.
     pub port: u16,
+    /// Its admin listener's port (`/healthz`, `/readyz`, `/metrics`) in a local run and in its
+    /// container, on loopback; never published nor routed to.
+    pub admin_port: u16,
     pub role: Role,
     pub postgres: Option<PostgresUse>,
     pub mongo: Option<MongoUse>,
@@ -175,6 +180,7 @@ pub struct Service {
 pub const TALLY_WORKER: Service = Service {
     name: "tally-worker",
     port: 8081,
+    admin_port: 9081,
     role: Role::Worker,
     postgres: Some(PostgresUse {
         database: VOTES_DB,
@@ -185,6 +191,7 @@ pub const TALLY_WORKER: Service = Service {
 pub const USER_SERVICE: Service = Service {
     name: "user-service",
     port: 8082,
+    admin_port: 9082,
     role: Role::Worker,
     postgres: Some(PostgresUse {
         database: USERS_DB,
@@ -195,6 +202,7 @@ pub const USER_SERVICE: Service = Service {
 pub const RECORD_SERVICE: Service = Service {
     name: "record-service",
     port: 8085,
+    admin_port: 9085,
     role: Role::Frontend {
         hosts: &[Host::at_root("records.localhost")],
     },
@@ -207,6 +215,7 @@ pub const RECORD_SERVICE: Service = Service {
 pub const LOCKER_SERVICE: Service = Service {
     name: "locker-service",
     port: 8083,
+    admin_port: 9083,
     role: Role::Worker,
     postgres: None,
     mongo: Some(MongoUse {
@@ -217,6 +226,7 @@ pub const LOCKER_SERVICE: Service = Service {
 pub const VOTE_SERVICE: Service = Service {
     name: "vote-service",
     port: 8080,
+    admin_port: 9080,
     role: Role::Frontend {
         hosts: &[
             Host::at_root("vote.localhost"),
@@ -235,6 +245,7 @@ pub const VOTE_SERVICE: Service = Service {
 pub const LOCKER_APP: Service = Service {
     name: "locker-app",
     port: 8084,
+    admin_port: 9084,
     role: Role::Frontend {
         hosts: &[Host::at_root("lockers.localhost")],
     },
@@ -365,9 +376,13 @@ mod tests {
     #[test]
     fn names_and_ports_are_unique() {
         let names: BTreeSet<_> = SERVICES.iter().map(|s| s.name).collect();
-        let ports: BTreeSet<_> = SERVICES.iter().map(|s| s.port).collect();
+        let ports: BTreeSet<_> = SERVICES
+            .iter()
+            .flat_map(|s| [s.port, s.admin_port])
+            .collect();
         assert_eq!(names.len(), SERVICES.len());
-        assert_eq!(ports.len(), SERVICES.len());
+        // Every public and admin port is distinct from every other.
+        assert_eq!(ports.len(), 2 * SERVICES.len());
     }
 
     #[test]

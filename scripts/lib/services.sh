@@ -2,15 +2,20 @@
 # Launching, watching and stopping Warren's service binaries. Sourced after infra.sh.
 
 # The services, their ports and their environment are scripts/lib/generated/manifest.sh's,
-# which infra.sh sources: WARREN_SERVICES, WARREN_SERVICE_PORT, service_environment.
+# which infra.sh sources: WARREN_SERVICES, WARREN_SERVICE_PORT, WARREN_SERVICE_ADMIN_PORT,
+# service_environment.
 
 service_port() { echo "${WARREN_SERVICE_PORT[$1]:?unknown service $1}"; }
+# The admin listener's port: /healthz, /readyz and /metrics, on loopback, never the public port.
+service_admin_port() { echo "${WARREN_SERVICE_ADMIN_PORT[$1]:?unknown service $1}"; }
 
 services_start() {
   local bin_dir=$1 name port
   for name in "${WARREN_SERVICES[@]}"; do
     port=$(service_port "$name")
     require_free_port "$port" "$name" "the service's port in manifest/src/lib.rs"
+    require_free_port "$(service_admin_port "$name")" "$name's admin listener" \
+      "the service's admin_port in manifest/src/lib.rs"
     service_environment "$name" || die "scripts/lib/generated/manifest.sh has no environment for $name"
     log "starting $name on port $port"
     env "${WARREN_SERVICE_ENVIRONMENT[@]}" "$bin_dir/$name" >>"$WARREN_DATA_DIR/logs/$name.log" 2>&1 &
@@ -19,7 +24,7 @@ services_start() {
 }
 
 service_ready() {
-  curl -fsS -o /dev/null --max-time 3 "http://127.0.0.1:$(service_port "$1")$WARREN_READINESS_PATH"
+  curl -fsS -o /dev/null --max-time 3 "http://127.0.0.1:$(service_admin_port "$1")$WARREN_READINESS_PATH"
 }
 
 services_wait_ready() {
@@ -37,10 +42,12 @@ service_alive_and_ready() {
   service_ready "$1"
 }
 
+# Each service's readiness and metrics URLs, on its admin port.
 services_list_urls() {
-  local name
+  local name base
   for name in "${WARREN_SERVICES[@]}"; do
-    printf '                  %-15s http://127.0.0.1:%s%s\n' "$name" "$(service_port "$name")" "$WARREN_READINESS_PATH"
+    base="http://127.0.0.1:$(service_admin_port "$name")"
+    printf '                  %-15s %s%s   %s/metrics\n' "$name" "$base" "$WARREN_READINESS_PATH" "$base"
   done
 }
 

@@ -1,6 +1,11 @@
 //! A running Warren service: its HTTP routes, its background tasks (consumers, watchers), its
 //! broker connection, and the dependencies it reports on at `/readyz`. Each service's
 //! `startup::build` assembles one from its settings; `main` and the tests run the same thing.
+//!
+//! It has two listeners. The public one (`http`) serves the service's own routes and nothing
+//! else: a reverse proxy in front of it cannot expose `/metrics` or `/readyz`, whatever its
+//! rules say. The admin one (`admin`, loopback by default) serves `ops::routes` alone, for
+//! healthchecks and scrapers.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,12 +13,12 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
+use warp::{Filter, Rejection};
 use warren_messages::Broker;
 
-use crate::configuration::HttpSettings;
+use crate::configuration::{AdminSettings, HttpSettings};
 use crate::http;
 use crate::ops::{self, Readiness};
 
@@ -32,6 +37,7 @@ type Task = Box<dyn FnOnce(Stopping) -> BoxFuture<'static, ()> + Send>;
 pub struct Application {
     name: &'static str,
     listener: TcpListener,
+    admin_listener: TcpListener,
     broker: Arc<Broker>,
     readiness: Readiness,
     routes: Option<BoxedFilter<(Response,)>>,
@@ -39,17 +45,21 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds the listener now (port 0 picks a free one); the broker is a readiness dependency.
+    /// Binds the public listener (`http`) and the admin listener (`admin`) now (port 0 picks a
+    /// free one); the broker is a readiness dependency.
     pub async fn bind(
         name: &'static str,
-        settings: &HttpSettings,
+        http: &HttpSettings,
+        admin: &AdminSettings,
         broker: Arc<Broker>,
         readiness: Readiness,
     ) -> anyhow::Result<Self> {
-        let listener = http::bind(settings).await?;
+        let listener = http::bind("public", &http.host, http.port).await?;
+        let admin_listener = http::bind("admin", &admin.host, admin.port).await?;
         Ok(Self {
             name,
             listener,
+            admin_listener,
             readiness: readiness.with_broker(broker.clone()),
             broker,
             routes: None,
@@ -57,7 +67,7 @@ impl Application {
         })
     }
 
-    /// The service's own pages and endpoints, served beside the operational ones.
+    /// The service's own pages and endpoints, the public listener's only routes.
     pub fn with_routes(mut self, routes: BoxedFilter<(Response,)>) -> Self {
         self.routes = Some(routes);
         self
@@ -74,15 +84,18 @@ impl Application {
         self
     }
 
+    /// The public listener's port.
     pub fn port(&self) -> u16 {
-        self.listener
-            .local_addr()
-            .map(|address| address.port())
-            .unwrap_or(0)
+        port_of(&self.listener)
     }
 
-    /// Serves and runs the tasks until `shutdown` completes; then lets requests in flight and
-    /// the tasks finish, and closes the broker connection.
+    /// The admin listener's port: `/healthz`, `/readyz`, `/metrics`.
+    pub fn admin_port(&self) -> u16 {
+        port_of(&self.admin_listener)
+    }
+
+    /// Serves both listeners and runs the tasks until `shutdown` completes; then lets requests
+    /// in flight and the tasks finish, and closes the broker connection.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -96,15 +109,20 @@ impl Application {
         let ops = ops::routes(self.name, self.readiness)
             .map(warp::Reply::into_response)
             .boxed();
-        let routes = match self.routes {
-            Some(own) => ops.or(own).unify().boxed(),
-            None => ops,
-        };
+        // A worker has no routes of its own: its public port answers 404 to everything.
+        let public = self.routes.unwrap_or_else(|| {
+            warp::any()
+                .and_then(|| async { Err::<Response, Rejection>(warp::reject::not_found()) })
+                .boxed()
+        });
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop.send(true);
         });
-        http::serve(self.listener, routes, Stopping(stopping).wait()).await;
+        tokio::join!(
+            http::serve(self.listener, public, Stopping(stopping.clone()).wait()),
+            http::serve(self.admin_listener, ops, Stopping(stopping).wait()),
+        );
         for task in tasks {
             if let Err(error) = task.await {
                 tracing::error!(service = self.name, %error, "a background task failed");
@@ -114,4 +132,11 @@ impl Application {
         tracing::info!(service = self.name, "stopped");
         Ok(())
     }
+}
+
+fn port_of(listener: &TcpListener) -> u16 {
+    listener
+        .local_addr()
+        .map(|address| address.port())
+        .unwrap_or(0)
 }

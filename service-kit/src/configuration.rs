@@ -1,13 +1,14 @@
 //! Typed settings: committed defaults files, then environment variables.
 //!
 //! Three layers, each over the one before: `service-kit/configuration/shared.toml` (what every
-//! service shares: the HTTP host, telemetry, the broker cluster, database pool defaults), the
+//! service shares: the HTTP and admin listeners' hosts, telemetry, the broker cluster, database
+//! pool defaults), the
 //! service's own `configuration/default.toml` (only what differs: its port, its broker user,
 //! its database, its own sections), and variables named `WARREN_<SECTION>__<KEY>` (for example
 //! `WARREN_BROKER__PASSWORD`). A missing or malformed value fails at start with the key's name.
 //!
 //! A service's settings are `Settings<Sections>`: the sections every service has (`http`,
-//! `telemetry`, `broker`) and the service's own `Sections`, read from the same layers.
+//! `admin`, `telemetry`, `broker`) and the service's own `Sections`, read from the same layers.
 
 use std::ops::{Deref, DerefMut};
 
@@ -32,7 +33,10 @@ pub const SHARED_DEFAULTS: &str = include_str!("../configuration/shared.toml");
 /// shared ones (`settings.broker`), whichever struct declares them.
 #[derive(Debug, Clone)]
 pub struct Settings<T> {
+    /// The public listener: the service's own pages and endpoints, what a reverse proxy reaches.
     pub http: HttpSettings,
+    /// The admin listener: `/healthz`, `/readyz` and `/metrics`, for probes and scrapers only.
+    pub admin: AdminSettings,
     pub telemetry: TelemetrySettings,
     pub broker: BrokerSettings,
     /// The service's own sections.
@@ -50,7 +54,7 @@ macro_rules! service_settings {
             "/configuration/default.toml"
         ));
 
-        /// The shared sections (`http`, `telemetry`, `broker`) and the service's own.
+        /// The shared sections (`http`, `admin`, `telemetry`, `broker`) and the service's own.
         pub type Settings = $crate::Settings<$sections>;
     };
 }
@@ -60,6 +64,7 @@ macro_rules! service_settings {
 #[derive(Deserialize)]
 struct Shared {
     http: HttpSettings,
+    admin: AdminSettings,
     telemetry: TelemetrySettings,
     broker: BrokerSettings,
 }
@@ -78,11 +83,13 @@ impl<T: DeserializeOwned> Settings<T> {
         let config = layers(defaults_toml, vars)?;
         let Shared {
             http,
+            admin,
             telemetry,
             broker,
         } = deserialize(config.clone())?;
         Ok(Self {
             http,
+            admin,
             telemetry,
             broker,
             own: deserialize(config)?,
@@ -142,7 +149,7 @@ fn deserialize<T: DeserializeOwned>(config: Config) -> anyhow::Result<T> {
     })
 }
 
-/// Where a service's HTTP listener binds. Port 0 picks a free port.
+/// Where a service's public HTTP listener binds. Port 0 picks a free port.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
@@ -151,6 +158,15 @@ pub struct HttpSettings {
     /// The proxies whose `X-Forwarded-For` names the client (`limits::TrustedProxies`).
     #[serde(default)]
     pub trusted_proxies: crate::limits::TrustedProxies,
+}
+
+/// Where a service's admin listener (`/healthz`, `/readyz`, `/metrics`) binds: loopback unless
+/// set. Port 0 picks a free port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    pub host: String,
+    pub port: u16,
 }
 
 /// A frontend's forms: the secret that signs its tokens and the largest body it reads.
@@ -217,6 +233,14 @@ mod tests {
         let settings = Settings::<Own>::load_from(SERVICE_DEFAULTS, vars(&[])).unwrap();
         assert_eq!(settings.http.host, "127.0.0.1");
         assert_eq!(settings.http.port, 8089);
+        assert_eq!(
+            settings.admin.host, "127.0.0.1",
+            "the admin listener is loopback's"
+        );
+        assert_eq!(
+            settings.admin.port, 0,
+            "a free port unless the environment gives one"
+        );
         assert_eq!(settings.broker.username, "sample");
         assert_eq!(settings.broker.vhost, "warren");
         assert_eq!(settings.broker.nodes.len(), 3);
@@ -240,6 +264,26 @@ mod tests {
         assert_eq!(settings.broker.password.expose_secret(), "12345");
         assert_eq!(settings.postgres.password.expose_secret(), "67890");
         assert_eq!(settings.postgres.pool_size, 4);
+    }
+
+    #[test]
+    fn the_admin_listener_is_set_apart_from_the_public_one() {
+        let settings = Settings::<Own>::load_from(
+            SERVICE_DEFAULTS,
+            vars(&[
+                ("WARREN_HTTP__HOST", "0.0.0.0"),
+                ("WARREN_ADMIN__PORT", "9089"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.http.host, "0.0.0.0");
+        assert_eq!(settings.admin.host, "127.0.0.1");
+        assert_eq!(settings.admin.port, 9089);
+        let error =
+            Settings::<Own>::load_from(SERVICE_DEFAULTS, vars(&[("WARREN_ADMIN__PORT", "ninety")]))
+                .unwrap_err()
+                .to_string();
+        assert!(error.contains("admin.port"), "{error}");
     }
 
     #[test]

@@ -7,15 +7,14 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use warp::{Filter, Reply};
 
-use crate::configuration::HttpSettings;
-
-/// Binds the listener now, so that `port()` is known (port 0 picks a free one) before serving.
-pub async fn bind(settings: &HttpSettings) -> anyhow::Result<TcpListener> {
-    let listener = TcpListener::bind((settings.host.as_str(), settings.port))
+/// Binds a listener on `host:port` now, so that its port is known (port 0 picks a free one)
+/// before serving; `which` names it in the log and in errors ("public", "admin").
+pub async fn bind(which: &'static str, host: &str, port: u16) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind((host, port))
         .await
-        .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
+        .with_context(|| format!("cannot open the {which} listener on {host}:{port}"))?;
     let address: SocketAddr = listener.local_addr()?;
-    tracing::info!(%address, "listening");
+    tracing::info!(%address, listener = which, "listening");
     Ok(listener)
 }
 

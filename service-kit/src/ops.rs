@@ -1,8 +1,10 @@
-//! Operational endpoints every service serves: `GET /healthz` (the process is alive),
-//! `GET /readyz` (its broker and databases answer) and `GET /metrics` (Prometheus text).
+//! Operational endpoints every service serves on its admin listener, never on its public one:
+//! `GET /healthz` (the process is alive), `GET /readyz` (its broker and databases answer) and
+//! `GET /metrics` (Prometheus text).
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::future::{BoxFuture, join_all};
@@ -20,6 +22,9 @@ type Check = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send + Syn
 #[derive(Clone, Default)]
 pub struct Readiness {
     checks: Vec<(&'static str, Check)>,
+    /// Each check's last failure as logged, so a failure is logged when it starts or changes,
+    /// not at every probe.
+    logged: Arc<Mutex<HashMap<&'static str, String>>>,
 }
 
 impl Readiness {
@@ -63,28 +68,53 @@ impl Readiness {
     }
 
     /// Runs every check at once, each bounded by a timeout.
+    ///
+    /// The answer names each check and says `ok`, `failed` or `timeout`, but never a failure's
+    /// text: a driver's error can name hosts, ports, users, databases and versions, which help
+    /// an attacker and no probe (a probe wants the status; an operator wants which dependency).
+    /// The admin listener is loopback's by default, but an operator may open it to a monitoring
+    /// network, so what it says is held to what any scraper there may know. The text goes to
+    /// the log instead, with the check's name, when a check starts failing or fails otherwise.
     pub async fn report(&self) -> (bool, serde_json::Value) {
         let results = join_all(self.checks.iter().map(|(name, check)| async move {
             let outcome = match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(error)) => Err(format!("{error:#}")),
-                Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
+                Ok(Err(error)) => Err(("failed", format!("{error:#}"))),
+                Err(_) => Err(("timeout", format!("no answer within {CHECK_TIMEOUT:?}"))),
             };
             (*name, outcome)
         }))
         .await;
+        self.log_changes(&results);
         let ready = results.iter().all(|(_, outcome)| outcome.is_ok());
         let checks: serde_json::Map<_, _> = results
             .into_iter()
             .map(|(name, outcome)| {
                 let value = match outcome {
-                    Ok(()) => json!("ok"),
-                    Err(error) => json!({ "error": error }),
+                    Ok(()) => "ok",
+                    Err((summary, _)) => summary,
                 };
-                (name.to_owned(), value)
+                (name.to_owned(), json!(value))
             })
             .collect();
         (ready, json!({ "ready": ready, "checks": checks }))
+    }
+
+    /// Logs each failure that is new or differs from the last one logged, and each recovery.
+    fn log_changes(&self, results: &[(&'static str, Result<(), (&str, String)>)]) {
+        let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, outcome) in results {
+            match outcome {
+                Err((_, error)) if logged.get(name) != Some(error) => {
+                    tracing::warn!(check = name, error = %error, "a readiness check failed");
+                    logged.insert(name, error.clone());
+                }
+                Ok(()) if logged.remove(name).is_some() => {
+                    tracing::info!(check = name, "a readiness check passes again");
+                }
+                _ => {}
+            }
+        }
     }
 }
 
@@ -108,7 +138,7 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     })
 }
 
-/// `/healthz`, `/readyz` and `/metrics` for `service`.
+/// `/healthz`, `/readyz` and `/metrics` for `service`: the admin listener's routes, and only its.
 pub fn routes(
     service: &'static str,
     readiness: Readiness,
@@ -147,15 +177,36 @@ mod tests {
     async fn readyz_is_503_naming_the_failed_dependency() {
         let readiness = Readiness::new()
             .with_check("broker", || async { Ok(()) })
-            .with_check("postgres", || async { anyhow::bail!("connection refused") });
+            .with_check("postgres", || async {
+                anyhow::bail!("connection refused: postgres://tally_worker@db.internal:5432")
+            });
+        let response = warp::test::request()
+            .path("/readyz")
+            .reply(&routes("test", readiness))
+            .await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let text = String::from_utf8(response.body().to_vec()).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["ready"], false);
+        assert_eq!(body["checks"]["broker"], "ok");
+        assert_eq!(body["checks"]["postgres"], "failed");
+        // The failure's text (hosts, users) stays in the log.
+        for secret in ["refused", "tally_worker", "db.internal", "5432"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+
+    /// Takes `CHECK_TIMEOUT` (2 s) of real time: tokio's paused clock needs its test-util.
+    #[tokio::test]
+    async fn readyz_says_timeout_for_a_check_that_does_not_answer() {
+        let readiness = Readiness::new().with_check("mongo", || std::future::pending());
         let response = warp::test::request()
             .path("/readyz")
             .reply(&routes("test", readiness))
             .await;
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
-        assert_eq!(body["checks"]["broker"], "ok");
-        assert_eq!(body["checks"]["postgres"]["error"], "connection refused");
+        assert_eq!(body["checks"]["mongo"], "timeout");
     }
 
     #[tokio::test]

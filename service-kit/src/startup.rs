@@ -12,7 +12,7 @@ use warren_messages::topology::ConsumerQueue;
 use warren_messages::{Broker, Consumer, ConsumerSettings, Decode, Handler};
 
 use crate::application::Application;
-use crate::configuration::{HttpSettings, Settings};
+use crate::configuration::{AdminSettings, HttpSettings, Settings};
 use crate::mongo::{self, MongoSettings};
 use crate::ops::{self, Readiness};
 use crate::postgres::{self, PostgresSettings};
@@ -44,6 +44,7 @@ where
 pub struct Startup {
     service: &'static str,
     http: HttpSettings,
+    admin: AdminSettings,
     broker: Arc<Broker>,
     readiness: Readiness,
 }
@@ -56,6 +57,7 @@ impl Startup {
         Ok(Self {
             service,
             http: settings.http.clone(),
+            admin: settings.admin.clone(),
             broker: Arc::new(Broker::new(settings.broker.clone(), service)?),
             readiness: Readiness::new(),
         })
@@ -127,8 +129,16 @@ impl Startup {
         Ok(database)
     }
 
-    /// Binds the HTTP listener (port 0 picks a free one); the broker joins the readiness checks.
+    /// Binds the public and admin listeners (port 0 picks a free one); the broker joins the
+    /// readiness checks.
     pub async fn bind(self) -> anyhow::Result<Application> {
-        Application::bind(self.service, &self.http, self.broker, self.readiness).await
+        Application::bind(
+            self.service,
+            &self.http,
+            &self.admin,
+            self.broker,
+            self.readiness,
+        )
+        .await
     }
 }

@@ -13,7 +13,7 @@ use warren_messages::topology::{DEAD, TALLY_VOTES};
 use warren_testkit::web::{browser, page};
 use warren_testkit::{eventually, postgres_database, publisher_as, vhost_with};
 
-/// The worker's `/metrics` text.
+/// The worker's `/metrics` text (on its admin listener).
 async fn metrics(url: &str) -> String {
     page(&browser(), url).await
 }
@@ -42,7 +42,7 @@ async fn the_dead_letter_queue_depth_is_in_the_metrics() {
         "warren_dead_letter_queue_depth{{queue=\"{}\"}} 3",
         TALLY_VOTES.dead_letter_queue()
     );
-    let url = worker.url("/metrics");
+    let url = worker.admin_url("/metrics");
     let reported = eventually(Duration::from_secs(20), || async {
         metrics(&url)
             .await

@@ -516,22 +516,34 @@ pub async fn restart_node(number: usize) {
     infra(&format!("rabbit_restart_node {number}")).await;
 }
 
-/// A service's settings from the shared defaults and its own, listening on a free port.
+/// A service's settings from the shared defaults and its own, listening on free ports (public
+/// and admin).
 pub fn settings<T: serde::de::DeserializeOwned>(defaults: &str) -> warren_service_kit::Settings<T> {
-    let port = [("WARREN_HTTP__PORT".to_owned(), "0".to_owned())];
-    warren_service_kit::Settings::load_from(defaults, port).unwrap()
+    let ports = [
+        ("WARREN_HTTP__PORT".to_owned(), "0".to_owned()),
+        ("WARREN_ADMIN__PORT".to_owned(), "0".to_owned()),
+    ];
+    warren_service_kit::Settings::load_from(defaults, ports).unwrap()
 }
 
 /// A service running in the background of a test.
 pub struct Running {
     pub port: u16,
+    /// The admin listener's port: `/healthz`, `/readyz`, `/metrics`.
+    pub admin_port: u16,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl Running {
+    /// `http://127.0.0.1:<port><path>`, on the public listener.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// `http://127.0.0.1:<admin port><path>`, on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
     }
 
     /// Stops it as SIGTERM would, and waits until it has finished its work in flight.
@@ -544,11 +556,17 @@ impl Running {
 /// Starts `application` in the background.
 pub fn spawn(application: warren_service_kit::Application) -> Running {
     let port = application.port();
+    let admin_port = application.admin_port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(application.run_until_stopped(async {
         let _ = stopped.await;
     }));
-    Running { port, stop, task }
+    Running {
+        port,
+        admin_port,
+        stop,
+        task,
+    }
 }
 
 impl Management {

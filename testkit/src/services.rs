@@ -1,12 +1,13 @@
 //! Warren's service binaries started as child processes, each with exactly the environment
 //! `warren_manifest` states for it, rendered for one test: the test's broker nodes and vhost,
 //! the test's own PostgreSQL databases (each service logging in as its own role) and MongoDB
-//! databases, a free port and generated secrets, plus any
+//! databases, free public and admin ports and generated secrets, plus any
 //! override the test asks for (`WARREN_CLOCK__OFFSET_MS`, consumer settings, `WARREN_SABOTAGE`).
 //!
 //! A [`Wiring`] is what the services of one test share; [`Wiring::launch`] starts one of them
-//! and waits until its `/readyz` answers 200. The [`Process`] is killed when dropped, and can
-//! be killed with SIGKILL, stopped with SIGTERM and started again on the same port.
+//! and waits until its `/readyz` answers 200 on its admin port. The [`Process`] is killed when
+//! dropped, and can be killed with SIGKILL, stopped with SIGTERM and started again on the same
+//! ports.
 //!
 //! The binaries are not built here: `cargo build --workspace --features
 //! warren-messages/sabotage` builds them (scripts/test does).
@@ -24,7 +25,8 @@ use warren_manifest::{Database, MongoDatabase, READINESS_PATH, Service, Value};
 use warren_messages::topology::CONSUMER_QUEUES;
 use warren_service_kit::mongo::MongoSettings;
 
-/// How long a service may take to answer `/readyz` with 200 after it was started.
+/// How long a service may take to answer `/readyz` (on its admin port) with 200 after it was
+/// started.
 const READY_WITHIN: Duration = Duration::from_secs(60);
 
 /// How many lines of a process's output are kept, to show when it fails to start.
@@ -136,7 +138,7 @@ impl Wiring {
     pub fn launch(&self, service: Service) -> Launch {
         Launch {
             service,
-            environment: self.environment(&service, crate::free_port()),
+            environment: self.environment(&service, crate::free_port(), crate::free_port()),
             binary: self.bin_dir.join(service.name),
         }
     }
@@ -147,13 +149,14 @@ impl Wiring {
     }
 
     /// The manifest's environment of `service`, rendered for this test.
-    fn environment(&self, service: &Service, port: u16) -> Vec<(String, String)> {
+    fn environment(&self, service: &Service, port: u16, admin_port: u16) -> Vec<(String, String)> {
         service
             .environment()
             .into_iter()
             .map(|variable| {
                 let value = match variable.value {
                     Value::Port => port.to_string(),
+                    Value::AdminPort => admin_port.to_string(),
                     Value::LogFormat => "json".to_owned(),
                     Value::BrokerNodes => self.nodes.join(","),
                     Value::BrokerVhost => self.vhost.clone(),
@@ -263,17 +266,14 @@ impl Launch {
     /// Starts the process and waits until its `/readyz` answers 200; panics, naming the
     /// service and showing its last output, if it exits or is not ready in time.
     pub async fn start(self) -> Process {
-        let port = self
-            .environment
-            .iter()
-            .find(|(name, _)| name == "WARREN_HTTP__PORT")
-            .and_then(|(_, port)| port.parse().ok())
-            .unwrap_or_else(|| panic!("{} has no WARREN_HTTP__PORT", self.service.name));
+        let port = self.port("WARREN_HTTP__PORT");
+        let admin_port = self.port("WARREN_ADMIN__PORT");
         let mut process = Process {
             service: self.service,
             environment: self.environment,
             binary: self.binary,
             port,
+            admin_port,
             child: None,
             output: Arc::default(),
             readers: Vec::new(),
@@ -283,12 +283,24 @@ impl Launch {
     }
 }
 
+impl Launch {
+    /// The port the environment's `variable` gives.
+    fn port(&self, variable: &str) -> u16 {
+        self.environment
+            .iter()
+            .find(|(name, _)| name == variable)
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or_else(|| panic!("{} has no {variable}", self.service.name))
+    }
+}
+
 /// A service binary running as a child process; killed when dropped.
 pub struct Process {
     service: Service,
     environment: Vec<(String, String)>,
     binary: PathBuf,
     port: u16,
+    admin_port: u16,
     child: Option<Child>,
     output: Arc<Mutex<VecDeque<String>>>,
     readers: Vec<std::thread::JoinHandle<()>>,
@@ -307,9 +319,19 @@ impl Process {
         self.port
     }
 
-    /// `http://127.0.0.1:<port><path>`.
+    /// The admin listener's port: `/healthz`, `/readyz`, `/metrics`.
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
+    /// `http://127.0.0.1:<port><path>`, on the public listener.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// `http://127.0.0.1:<admin port><path>`, on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
     }
 
     /// The environment it runs with.
@@ -317,7 +339,7 @@ impl Process {
         &self.environment
     }
 
-    /// Starts it (again, after a kill or a stop: same port, same environment) and waits until
+    /// Starts it (again, after a kill or a stop: same ports, same environment) and waits until
     /// its `/readyz` answers 200.
     pub async fn start(&mut self) {
         assert!(self.child.is_none(), "{} is already running", self.name());
@@ -368,7 +390,7 @@ impl Process {
             .timeout(Duration::from_secs(5))
             .build()
             .unwrap();
-        let url = self.url(READINESS_PATH);
+        let url = self.admin_url(READINESS_PATH);
         let deadline = tokio::time::Instant::now() + READY_WITHIN;
         loop {
             if let Some(status) = self.exited() {

@@ -1,6 +1,7 @@
 //! Every service in the manifest, started from its binary with the environment the manifest
 //! gives it, is alive, ready with a check of each store the manifest says it uses (and none it
-//! does not use), serves its metrics, and stops cleanly on SIGTERM.
+//! does not use), serves its metrics, all on its admin port and none of it on its public port,
+//! and stops cleanly on SIGTERM.
 //!
 //! The binaries are this build's: `cargo build --workspace --features warren-messages/sabotage`.
 #![allow(clippy::unwrap_used)]
@@ -28,12 +29,12 @@ fn required_checks(service: &Service) -> Vec<&'static str> {
 
 async fn assert_alive_and_ready(process: &Process) {
     let name = process.name();
-    let health = reqwest::get(process.url("/healthz")).await.unwrap();
+    let health = reqwest::get(process.admin_url("/healthz")).await.unwrap();
     assert_eq!(health.status(), 200, "{name}: /healthz");
     let health: Value = health.json().await.unwrap();
     assert_eq!(health["service"], name, "{name}: /healthz says {health}");
 
-    let ready = reqwest::get(process.url("/readyz")).await.unwrap();
+    let ready = reqwest::get(process.admin_url("/readyz")).await.unwrap();
     let status = ready.status();
     let body: Value = ready.json().await.unwrap();
     assert_eq!(status, 200, "{name}: /readyz answered {body}");
@@ -55,8 +56,23 @@ async fn assert_alive_and_ready(process: &Process) {
         );
     }
 
-    let metrics = reqwest::get(process.url("/metrics")).await.unwrap();
+    let metrics = reqwest::get(process.admin_url("/metrics")).await.unwrap();
     assert_eq!(metrics.status(), 200, "{name}: /metrics");
+
+    // The public port, what the reverse proxy reaches, serves none of them.
+    assert_ne!(process.port(), process.admin_port());
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let response = reqwest::get(process.url(path)).await.unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert_eq!(status, 404, "{name}: public {path} answered {body}");
+        for told in ["\"checks\"", "\"alive\"", "# TYPE "] {
+            assert!(
+                !body.contains(told),
+                "{name}: public {path} answered {body}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

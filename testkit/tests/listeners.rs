@@ -1,7 +1,7 @@
 //! Nothing Warren runs listens beyond this machine: every listening socket of the test
 //! infrastructure's servers (each RabbitMQ node's AMQP, management, Prometheus and Erlang
 //! distribution listeners, epmd, PostgreSQL, the MongoDB-compatible server) and of every service
-//! is on a loopback address, or, where the nodes run in network namespaces of their own, on the
+//! (its public and its admin listener) is on a loopback address, or, where the nodes run in network namespaces of their own, on the
 //! node's own private address.
 //!
 //! The sockets are read from the kernel (`/proc/<pid>/net/tcp{,6}` and each process's socket
@@ -59,6 +59,10 @@ async fn every_server_and_service_listens_on_loopback_only() {
     }
     for process in &processes {
         ports.insert(process.port(), process.name().into());
+        ports.insert(
+            process.admin_port(),
+            format!("{}'s admin listener", process.name()),
+        );
     }
 
     let listeners = all_listeners();

@@ -236,7 +236,7 @@ async fn a_row_that_can_never_be_published_is_set_aside_and_the_rows_behind_it_g
         dead[1].1.contains("not a locker.requested envelope"),
         "{dead:?}"
     );
-    let metrics = reqwest::get(running.url("/metrics"))
+    let metrics = reqwest::get(running.admin_url("/metrics"))
         .await
         .unwrap()
         .text()
@@ -323,7 +323,7 @@ async fn a_row_the_broker_refuses_for_now_is_kept_and_published_once_it_accepts(
     left_behind(&pool, std::slice::from_ref(&message)).await;
 
     let running = spawn(build(settings).await.unwrap());
-    let metrics_url = running.url("/metrics");
+    let metrics_url = running.admin_url("/metrics");
     assert!(
         eventually(WITHIN, || async {
             transient_publish_failures(&metrics_url).await > 0

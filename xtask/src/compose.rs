@@ -30,6 +30,7 @@ fn required(variable: &str) -> String {
 fn compose_value(service: &Service, value: &Value) -> String {
     match value {
         Value::Port => format!("\"{}\"", service.port),
+        Value::AdminPort => format!("\"{}\"", service.admin_port),
         Value::LogFormat => "json".to_owned(),
         Value::BrokerNodes => BROKER_HOSTS
             .iter()
@@ -122,7 +123,9 @@ fn traefik_labels(service: &Service) -> Vec<(String, String)> {
 fn service_block(service: &Service) -> String {
     let mut out = String::new();
     let name = service.name;
-    let port = service.port;
+    // The healthcheck runs in the container, so it reaches the admin listener on loopback; the
+    // admin port is neither published nor a Traefik route.
+    let admin_port = service.admin_port;
     let _ = write!(
         out,
         "  {name}:\n    <<: *warren\n    command: [\"{name}\"]\n    environment:\n"
@@ -133,7 +136,7 @@ fn service_block(service: &Service) -> String {
     }
     let _ = write!(
         out,
-        "    healthcheck:\n      test: [\"CMD\", \"warren-probe\", \"{port}\", \"{READINESS_PATH}\"]\n\
+        "    healthcheck:\n      test: [\"CMD\", \"warren-probe\", \"{admin_port}\", \"{READINESS_PATH}\"]\n\
          \x20     interval: 5s\n      timeout: 3s\n      retries: 30\n      start_period: 5s\n\
          \x20   depends_on:\n"
     );
@@ -254,4 +257,43 @@ pub fn postgres_script() -> String {
     );
     out.push_str(&postgres::setup_script());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthchecks_ask_the_admin_port_and_traefik_routes_to_the_public_port_only() {
+        for service in SERVICES {
+            let block = service_block(service);
+            let (name, port, admin) = (service.name, service.port, service.admin_port);
+            assert!(
+                block.contains(&format!(
+                    "test: [\"CMD\", \"warren-probe\", \"{admin}\", \"{READINESS_PATH}\"]"
+                )),
+                "{name}: the healthcheck does not ask the admin port:\n{block}"
+            );
+            assert!(
+                block.contains(&format!("WARREN_ADMIN__PORT: \"{admin}\"")),
+                "{name}:\n{block}"
+            );
+            // The admin port is neither published nor a route: only the variable and the probe
+            // name it.
+            assert_eq!(
+                block.matches(&admin.to_string()).count(),
+                2,
+                "{name}: the admin port appears beyond its variable and the probe:\n{block}"
+            );
+            assert!(
+                !block.contains("ports:"),
+                "{name} publishes a port:\n{block}"
+            );
+            for (key, value) in traefik_labels(service) {
+                if key.ends_with("loadbalancer.server.port") {
+                    assert_eq!(value, format!("\"{port}\""), "{name}");
+                }
+            }
+        }
+    }
 }

@@ -13,6 +13,7 @@ use warren_manifest::{
 fn local_value(service: &warren_manifest::Service, value: &Value) -> String {
     match value {
         Value::Port => service.port.to_string(),
+        Value::AdminPort => service.admin_port.to_string(),
         Value::LogFormat => "json".to_owned(),
         Value::BrokerNodes => "$WARREN_AMQP_NODES".to_owned(),
         Value::BrokerVhost => "$WARREN_AMQP_VHOST".to_owned(),
@@ -51,6 +52,13 @@ pub fn manifest() -> String {
         "declare -gA WARREN_SERVICE_PORT",
         SERVICES.iter().map(|s| format!("[{}]={}", s.name, s.port)),
     ));
+    out.push_str("# Each service's admin port (/healthz, /readyz, /metrics), on loopback.\n");
+    out.push_str(&array(
+        "declare -gA WARREN_SERVICE_ADMIN_PORT",
+        SERVICES
+            .iter()
+            .map(|s| format!("[{}]={}", s.name, s.admin_port)),
+    ));
     out.push_str(&array(
         "declare -gA WARREN_SERVICE_DATABASE",
         SERVICES.iter().map(|s| {
@@ -64,7 +72,9 @@ pub fn manifest() -> String {
             .iter()
             .map(|s| format!("[{}]={}", s.name, u8::from(s.mongo.is_some()))),
     ));
-    out.push_str("# The path at which every service answers whether it is ready.\n");
+    out.push_str(
+        "# The path at which every service answers, on its admin port, whether it is ready.\n",
+    );
     out.push_str(&format!("WARREN_READINESS_PATH={READINESS_PATH}\n"));
     out.push_str(
         "# The broker's administrator, and every broker user with the variable holding its \

@@ -7,9 +7,11 @@
 WARREN_SERVICES=(tally-worker user-service record-service locker-service vote-service locker-app)
 # Each service's HTTP port, its PostgreSQL database (- for none) and whether it uses MongoDB (0/1).
 declare -gA WARREN_SERVICE_PORT=([tally-worker]=8081 [user-service]=8082 [record-service]=8085 [locker-service]=8083 [vote-service]=8080 [locker-app]=8084)
+# Each service's admin port (/healthz, /readyz, /metrics), on loopback.
+declare -gA WARREN_SERVICE_ADMIN_PORT=([tally-worker]=9081 [user-service]=9082 [record-service]=9085 [locker-service]=9083 [vote-service]=9080 [locker-app]=9084)
 declare -gA WARREN_SERVICE_DATABASE=([tally-worker]=warren_votes [user-service]=warren_users [record-service]=warren_records [locker-service]=- [vote-service]=warren_votes [locker-app]=warren_users)
 declare -gA WARREN_SERVICE_MONGO=([tally-worker]=0 [user-service]=0 [record-service]=0 [locker-service]=1 [vote-service]=0 [locker-app]=1)
-# The path at which every service answers whether it is ready.
+# The path at which every service answers, on its admin port, whether it is ready.
 WARREN_READINESS_PATH=/readyz
 # The broker's administrator, and every broker user with the variable holding its password.
 WARREN_BROKER_ADMIN=warren-admin
@@ -28,6 +30,7 @@ service_environment() {
     tally-worker)
       WARREN_SERVICE_ENVIRONMENT=(
         "WARREN_HTTP__PORT=8081"
+        "WARREN_ADMIN__PORT=9081"
         "WARREN_TELEMETRY__FORMAT=json"
         "WARREN_BROKER__NODES=$WARREN_AMQP_NODES"
         "WARREN_BROKER__VHOST=$WARREN_AMQP_VHOST"
@@ -39,6 +42,7 @@ service_environment() {
     user-service)
       WARREN_SERVICE_ENVIRONMENT=(
         "WARREN_HTTP__PORT=8082"
+        "WARREN_ADMIN__PORT=9082"
         "WARREN_TELEMETRY__FORMAT=json"
         "WARREN_BROKER__NODES=$WARREN_AMQP_NODES"
         "WARREN_BROKER__VHOST=$WARREN_AMQP_VHOST"
@@ -50,6 +54,7 @@ service_environment() {
     record-service)
       WARREN_SERVICE_ENVIRONMENT=(
         "WARREN_HTTP__PORT=8085"
+        "WARREN_ADMIN__PORT=9085"
         "WARREN_TELEMETRY__FORMAT=json"
         "WARREN_BROKER__NODES=$WARREN_AMQP_NODES"
         "WARREN_BROKER__VHOST=$WARREN_AMQP_VHOST"
@@ -62,6 +67,7 @@ service_environment() {
     locker-service)
       WARREN_SERVICE_ENVIRONMENT=(
         "WARREN_HTTP__PORT=8083"
+        "WARREN_ADMIN__PORT=9083"
         "WARREN_TELEMETRY__FORMAT=json"
         "WARREN_BROKER__NODES=$WARREN_AMQP_NODES"
         "WARREN_BROKER__VHOST=$WARREN_AMQP_VHOST"
@@ -75,6 +81,7 @@ service_environment() {
     vote-service)
       WARREN_SERVICE_ENVIRONMENT=(
         "WARREN_HTTP__PORT=8080"
+        "WARREN_ADMIN__PORT=9080"
         "WARREN_TELEMETRY__FORMAT=json"
         "WARREN_BROKER__NODES=$WARREN_AMQP_NODES"
         "WARREN_BROKER__VHOST=$WARREN_AMQP_VHOST"
@@ -87,6 +94,7 @@ service_environment() {
     locker-app)
       WARREN_SERVICE_ENVIRONMENT=(
         "WARREN_HTTP__PORT=8084"
+        "WARREN_ADMIN__PORT=9084"
         "WARREN_TELEMETRY__FORMAT=json"
         "WARREN_BROKER__NODES=$WARREN_AMQP_NODES"
         "WARREN_BROKER__VHOST=$WARREN_AMQP_VHOST"

@@ -1,6 +1,8 @@
 //! `warren-probe PORT [PATH]`: exits 0 if `http://127.0.0.1:PORT/PATH` (default `/readyz`)
-//! answers with a 2xx status within two seconds, 1 otherwise. Container healthchecks run it:
-//! the production image has no shell and no curl.
+//! answers with a 2xx status within two seconds, 1 otherwise. Container healthchecks run it
+//! inside the service's container, with the service's admin port (the admin listener is on the
+//! container's loopback; the public port answers `/readyz` 404): the production image has no
+//! shell and no curl.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -35,7 +37,7 @@ fn probe(port: u16, path: &str) -> Result<u16, String> {
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let Some(port) = args.next().and_then(|port| port.parse::<u16>().ok()) else {
-        eprintln!("usage: warren-probe PORT [PATH]");
+        eprintln!("usage: warren-probe ADMIN_PORT [PATH]");
         return ExitCode::from(2);
     };
     let path = args.next().unwrap_or_else(|| "/readyz".to_owned());

@@ -25,11 +25,13 @@ async fn start(
     database: &warren_service_kit::postgres::PostgresSettings,
 ) -> Service {
     let port = warren_testkit::free_port();
+    let admin_port = warren_testkit::free_port();
     let binary = PathBuf::from(env("WARREN_ROOT"))
         .join("target/release")
         .join(name);
     let child = Command::new(&binary)
         .env("WARREN_HTTP__PORT", port.to_string())
+        .env("WARREN_ADMIN__PORT", admin_port.to_string())
         .env("WARREN_BROKER__NODES", amqp_nodes().join(","))
         .env("WARREN_BROKER__VHOST", vhost)
         .env("WARREN_BROKER__PASSWORD", broker_password(name))
@@ -44,7 +46,7 @@ async fn start(
         .spawn()
         .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
     let ready = eventually(Duration::from_secs(60), || async move {
-        reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+        reqwest::get(format!("http://127.0.0.1:{admin_port}/readyz"))
             .await
             .is_ok_and(|response| response.status().is_success())
     })
