@@ -1,8 +1,10 @@
 //! The shell around `domain::decide`: each [`Ask`] as one atomic MongoDB operation, and the
 //! settling of the lockers with a stored outcome. The guarantees are MongoDB's: a locker is
 //! taken by one conditional `findOneAndUpdate` from no holder to this user, the unique index on
-//! `holder` refuses a user a second locker, and the unique `_id` a second locker with one code.
-//! Nothing here decides; it reports what the store did.
+//! `holder` refuses a user a second locker, and the unique `_id` a second locker with one code;
+//! a locker is retired by one conditional `findOneAndUpdate` from no holder and not retired,
+//! and the take's condition excludes retired lockers, so of a take and a retirement racing for
+//! one locker exactly one wins. Nothing here decides; it reports what the store did.
 
 use mongodb::Database;
 use mongodb::bson::{self, doc};
@@ -10,7 +12,7 @@ use mongodb::options::ReturnDocument;
 use uuid::Uuid;
 use warren_messages::sabotage::{self, Sabotage};
 
-use crate::domain::{Ask, Holding, LockerCode, Reply, Settle, TakeId};
+use crate::domain::{Ask, Holding, LockerCode, Reply, Settle, Standing, TakeId, UserName};
 use crate::store::{self, Locker, is_duplicate_key};
 
 /// Runs `ask` for the request `request_id` and says what the store did.
@@ -29,13 +31,18 @@ pub async fn run(database: &Database, request_id: Uuid, ask: &Ask) -> anyhow::Re
                 held_since: None,
                 take_id: None,
                 released_by: None,
+                retired_by: None,
+                retired_at: None,
             };
             match lockers.insert_one(&locker).await {
                 Ok(_) => Reply::Inserted,
                 Err(error) if is_duplicate_key(&error) => {
                     let existing = lockers.find_one(doc! { "_id": code.as_str() }).await?;
                     Reply::Exists {
-                        added_by: existing.and_then(|locker| request_of(&locker.added_by)),
+                        added_by: existing
+                            .as_ref()
+                            .and_then(|locker| request_of(&locker.added_by)),
+                        retired: existing.is_some_and(|locker| locker.retired()),
                     }
                 }
                 Err(error) => return Err(error.into()),
@@ -54,7 +61,7 @@ pub async fn run(database: &Database, request_id: Uuid, ask: &Ask) -> anyhow::Re
             let free = if sabotage::active(Sabotage::SkipHolderCheck) {
                 doc! {}
             } else {
-                doc! { "holder": { "$exists": false } }
+                doc! { "holder": { "$exists": false }, "retired_by": { "$exists": false } }
             };
             let taken = lockers
                 .find_one_and_update(
@@ -96,13 +103,47 @@ pub async fn run(database: &Database, request_id: Uuid, ask: &Ask) -> anyhow::Re
                 .map(|locker| code(&locker))
                 .transpose()?,
         ),
+        Ask::Retire { code } => Reply::Retired(
+            lockers
+                .find_one_and_update(
+                    doc! {
+                        "_id": code.as_str(),
+                        "holder": { "$exists": false },
+                        "retired_by": { "$exists": false },
+                    },
+                    doc! { "$set": { "retired_by": &id, "retired_at": bson::DateTime::now() } },
+                )
+                .await?
+                .is_some(),
+        ),
+        Ask::Look { code } => Reply::Found(
+            lockers
+                .find_one(doc! { "_id": code.as_str() })
+                .await?
+                .map(|locker| standing(&locker))
+                .transpose()?,
+        ),
     })
 }
 
-/// Frees every locker assigned by `request_id` but the one `settle` keeps; says how many.
+/// Settles the lockers with a request's stored outcome: frees every locker assigned by
+/// `request_id` but the one kept, or returns to service every locker it retired. Says how many
+/// lockers it changed.
 pub async fn settle(database: &Database, request_id: &str, settle: &Settle) -> anyhow::Result<u64> {
+    let keep = match settle {
+        Settle::Assignments { keep } => keep,
+        Settle::Retirements => {
+            let restored = store::lockers(database)
+                .update_many(
+                    doc! { "retired_by": request_id },
+                    doc! { "$unset": { "retired_by": "", "retired_at": "" } },
+                )
+                .await?;
+            return Ok(restored.modified_count);
+        }
+    };
     let mut filter = doc! { "assigned_by": request_id };
-    match &settle.keep {
+    match keep {
         None => {}
         Some((code, Some(take))) => {
             let kept = doc! { "_id": code.as_str(), "take_id": take.as_str() };
@@ -126,6 +167,16 @@ fn freed() -> bson::Document {
 
 fn code(locker: &Locker) -> anyhow::Result<LockerCode> {
     LockerCode::parse(locker.code.as_str()).map_err(anyhow::Error::msg)
+}
+
+fn standing(locker: &Locker) -> anyhow::Result<Standing> {
+    Ok(match (&locker.retired_by, &locker.holder) {
+        (Some(by), _) => Standing::Retired { by: request_of(by) },
+        (None, Some(holder)) => Standing::Held {
+            holder: UserName::parse(holder.as_str()).map_err(anyhow::Error::msg)?,
+        },
+        (None, None) => Standing::Free,
+    })
 }
 
 fn holding(locker: Locker) -> anyhow::Result<Holding> {

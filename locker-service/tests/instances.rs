@@ -1,6 +1,7 @@
 //! locker-service's consumer run as two instances against one MongoDB database: the same request
 //! handed to both at once is decided once, and what is stored, published and done to the
-//! lockers agree; a claim left by a crashed instance does not leave its request stuck.
+//! lockers agree; a claim left by a crashed instance does not leave its request stuck; a
+//! retirement and an assignment racing for one locker end with exactly one of them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -13,7 +14,9 @@ use locker_service::startup::SERVICE;
 use locker_service::store::{self, Locker};
 use mongodb::bson;
 use serde_json::{Value, json};
-use warren_messages::events::lockers::{LockerReleaseRequested, LockerRequested};
+use warren_messages::events::lockers::{
+    LockerAddRequested, LockerReleaseRequested, LockerRequested, LockerRetireRequested,
+};
 use warren_messages::topology::USER_SERVICE_USERS;
 use warren_messages::{Broker, Envelope, Event, Handler, Outcome, Publisher};
 use warren_service_kit::mongo::{self, MongoSettings};
@@ -67,6 +70,8 @@ async fn add_locker(database: &mongodb::Database, code: &str) {
             held_since: None,
             take_id: None,
             released_by: None,
+            retired_by: None,
+            retired_at: None,
         })
         .await
         .unwrap();
@@ -312,4 +317,172 @@ async fn a_locker_taken_late_by_a_request_stored_as_assigned_is_freed_on_its_nex
     let events = published(&vhost, 3).await;
     assert_eq!(events[0]["type"], "locker.assigned");
     assert_eq!(events[0], events[2], "the same outcome, published again");
+}
+
+/// An operator's retirement of `code`, as locker-app sends it.
+fn retirement(code: &str, actor: &str) -> Envelope<LockerRetireRequested> {
+    Envelope::new(
+        "locker-app",
+        LockerRetireRequested {
+            request_id: uuid::Uuid::now_v7(),
+            code: code.to_owned(),
+            actor: Some(actor.to_owned()),
+        },
+    )
+}
+
+fn addition(code: &str, actor: &str) -> Envelope<LockerAddRequested> {
+    Envelope::new(
+        "locker-app",
+        LockerAddRequested {
+            request_id: uuid::Uuid::now_v7(),
+            code: code.to_owned(),
+            location: "Hall R".into(),
+            actor: Some(actor.to_owned()),
+        },
+    )
+}
+
+/// The stored outcome of `id`, its locker, the user it names and who asked.
+async fn stored(database: &mongodb::Database, id: uuid::Uuid) -> [Option<String>; 4] {
+    let request = store::request(database, &id.to_string())
+        .await
+        .unwrap()
+        .expect("the request is decided");
+    assert_eq!(request.event, None, "adds and retirements publish nothing");
+    [
+        Some(request.outcome),
+        request.locker,
+        request.user,
+        request.actor,
+    ]
+}
+
+fn words(words: [Option<&str>; 4]) -> [Option<String>; 4] {
+    words.map(|word| word.map(str::to_owned))
+}
+
+#[tokio::test]
+async fn retirements_are_decided_once_with_who_asked_and_a_held_locker_is_never_retired() {
+    let (mongo, database, vhost) = setting().await;
+    let desk = instance(&mongo, &vhost).await;
+    let add = addition("R-1", "olga");
+    deliver(&desk, Incoming::Add(add.clone())).await;
+    assert_eq!(
+        stored(&database, add.payload.request_id).await,
+        words([Some("added"), Some("R-1"), None, Some("olga")])
+    );
+    add_locker(&database, "R-2").await;
+    deliver(&desk, Incoming::Request(locker_request("ada"))).await;
+
+    // R-1 is ada's: refused, and the holder named for the operator.
+    let held = retirement("R-1", "olga");
+    deliver(&desk, Incoming::Retire(held.clone())).await;
+    assert_eq!(
+        stored(&database, held.payload.request_id).await,
+        words([Some("held"), Some("R-1"), Some("ada"), Some("olga")])
+    );
+    let free = retirement("R-2", "pete");
+    deliver(&desk, Incoming::Retire(free.clone())).await;
+    let retired = words([Some("retired"), Some("R-2"), None, Some("pete")]);
+    assert_eq!(stored(&database, free.payload.request_id).await, retired);
+    // Delivered again: the same outcome, and the record of who retired it stands.
+    deliver(&desk, Incoming::Retire(free.clone())).await;
+    assert_eq!(stored(&database, free.payload.request_id).await, retired);
+    let again = retirement("R-2", "olga");
+    deliver(&desk, Incoming::Retire(again.clone())).await;
+    assert_eq!(
+        stored(&database, again.payload.request_id).await,
+        words([Some("already-retired"), Some("R-2"), None, Some("olga")])
+    );
+    let unknown = retirement("R-9", "olga");
+    deliver(&desk, Incoming::Retire(unknown.clone())).await;
+    assert_eq!(
+        stored(&database, unknown.payload.request_id).await,
+        words([Some("no-such-locker"), Some("R-9"), None, Some("olga")])
+    );
+    let re_add = addition("R-2", "olga");
+    deliver(&desk, Incoming::Add(re_add.clone())).await;
+    assert_eq!(
+        stored(&database, re_add.payload.request_id).await,
+        words([Some("code-retired"), Some("R-2"), None, Some("olga")])
+    );
+
+    // Nobody gets the retired locker; it is kept with the request that retired it.
+    let bob = locker_request("bob");
+    let bob_id = bob.payload.request_id.to_string();
+    deliver(&desk, Incoming::Request(bob)).await;
+    let bob_got = store::request(&database, &bob_id).await.unwrap().unwrap();
+    assert_eq!(bob_got.outcome, "none-free");
+    let lockers = store::all_lockers(&database).await.unwrap();
+    assert_eq!(lockers[0].holder.as_deref(), Some("ada"));
+    assert!(!lockers[0].retired(), "{lockers:?}");
+    let free_id = free.payload.request_id.to_string();
+    assert_eq!(lockers[1].retired_by.as_deref(), Some(free_id.as_str()));
+    assert!(lockers[1].holder.is_none(), "{lockers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_assignment_racing_a_retirement_on_two_instances_ends_with_exactly_one_of_them() {
+    let (mongo, database, vhost) = setting().await;
+    let first = Arc::new(instance(&mongo, &vhost).await);
+    let second = Arc::new(instance(&mongo, &vhost).await);
+
+    // Each round adds one locker, so exactly one is free; a user wants one while an operator
+    // retires that one, each request handed to both instances at the same moment.
+    const ROUNDS: usize = 30;
+    let mut mistakes = Vec::new();
+    let (mut assigned, mut retired) = (0, 0);
+    for round in 0..ROUNDS {
+        let code = format!("Q{round:03}");
+        add_locker(&database, &code).await;
+        let want = locker_request(&format!("racer-{round}"));
+        let retire = retirement(&code, "olga");
+        let mut running = tokio::task::JoinSet::new();
+        for desk in [first.clone(), second.clone()] {
+            let (wanting, message) = (desk.clone(), Incoming::Request(want.clone()));
+            running.spawn(async move { deliver(&wanting, message).await });
+            let message = Incoming::Retire(retire.clone());
+            running.spawn(async move { deliver(&desk, message).await });
+        }
+        while let Some(joined) = running.join_next().await {
+            joined.unwrap();
+        }
+        let outcome = |id: uuid::Uuid| {
+            let database = database.clone();
+            async move {
+                store::request(&database, &id.to_string())
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }
+        };
+        let wanted = outcome(want.payload.request_id).await;
+        let retiring = outcome(retire.payload.request_id).await;
+        let locker = store::lockers(&database)
+            .find_one(bson::doc! { "_id": &code })
+            .await
+            .unwrap()
+            .unwrap();
+        let got_it = wanted.outcome == "assigned" && wanted.locker.as_deref() == Some(&code);
+        let retired_it = retiring.outcome == "retired";
+        assigned += usize::from(got_it);
+        retired += usize::from(retired_it);
+        let agrees = if got_it {
+            retiring.outcome == "held" && locker.holder.is_some() && !locker.retired()
+        } else {
+            retired_it
+                && wanted.outcome == "none-free"
+                && locker.retired()
+                && locker.holder.is_none()
+        };
+        if !agrees {
+            mistakes.push(format!(
+                "{code}: want {}, retire {}, locker {locker:?}",
+                wanted.outcome, retiring.outcome
+            ));
+        }
+    }
+    assert!(mistakes.is_empty(), "{mistakes:#?}");
+    assert_eq!(assigned + retired, ROUNDS);
 }

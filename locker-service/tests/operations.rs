@@ -3,7 +3,9 @@
 //! with a stored outcome.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use locker_service::domain::{Ask, Location, LockerCode, Reply, Settle, TakeId, UserName};
+use locker_service::domain::{
+    Ask, Location, LockerCode, Reply, Settle, Standing, TakeId, UserName,
+};
 use locker_service::operations::{run, settle};
 use locker_service::startup::SERVICE;
 use locker_service::store;
@@ -43,6 +45,7 @@ async fn an_insert_reports_the_request_that_added_an_existing_code() {
     assert_eq!(add(&database, first, "A-1").await, Reply::Inserted);
     let exists = Reply::Exists {
         added_by: Some(first),
+        retired: false,
     };
     assert_eq!(add(&database, second, "A-1").await, exists);
     assert_eq!(add(&database, first, "A-1").await, exists);
@@ -161,7 +164,7 @@ async fn settling_frees_every_locker_of_the_request_but_the_one_kept_by_code_and
     hold(&database, "A-2", "bob", &id, "t2").await;
     hold(&database, "A-3", "cy", "another request", "t3").await;
 
-    let keep = |text: &str, take: Option<&str>| Settle {
+    let keep = |text: &str, take: Option<&str>| Settle::Assignments {
         keep: Some((code(text), take.map(TakeId::new))),
     };
     assert_eq!(
@@ -186,9 +189,91 @@ async fn settling_frees_every_locker_of_the_request_but_the_one_kept_by_code_and
     // An outcome stored before takes had ids keeps its locker by code alone.
     hold(&database, "A-1", "ada", &id, "t4").await;
     assert_eq!(settle(&database, &id, &keep("A-1", None)).await.unwrap(), 0);
-    let none = Settle { keep: None };
+    let none = Settle::Assignments { keep: None };
     assert_eq!(settle(&database, &id, &none).await.unwrap(), 1);
     assert_eq!(holders(&database).await, named([None, None, Some("cy")]));
     let lockers = store::all_lockers(&database).await.unwrap();
     assert!(lockers[0].assigned_by.is_none() && lockers[0].take_id.is_none());
+}
+
+#[tokio::test]
+async fn a_retirement_takes_only_a_free_locker_out_of_service_and_no_take_gets_it_after() {
+    let database = database().await;
+    let (adding, wanting, retiring, other) = (
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+    );
+    add(&database, adding, "A-1").await;
+    add(&database, adding, "A-2").await;
+    let ada = user("ada");
+    run(&database, wanting, &Ask::TakeFree { user: ada.clone() })
+        .await
+        .unwrap();
+    let retire = |text: &str| Ask::Retire { code: code(text) };
+    let look = |text: &str| Ask::Look { code: code(text) };
+
+    // A-1 is held: the conditional update leaves it alone.
+    assert_eq!(
+        run(&database, retiring, &retire("A-1")).await.unwrap(),
+        Reply::Retired(false)
+    );
+    assert_eq!(
+        run(&database, retiring, &look("A-1")).await.unwrap(),
+        Reply::Found(Some(Standing::Held { holder: ada }))
+    );
+    assert_eq!(
+        run(&database, retiring, &retire("A-2")).await.unwrap(),
+        Reply::Retired(true)
+    );
+    let retired = Reply::Found(Some(Standing::Retired { by: Some(retiring) }));
+    assert_eq!(run(&database, other, &look("A-2")).await.unwrap(), retired);
+    // Retired once: neither this request nor another retires it again.
+    for request in [retiring, other] {
+        assert_eq!(
+            run(&database, request, &retire("A-2")).await.unwrap(),
+            Reply::Retired(false)
+        );
+    }
+    assert_eq!(
+        run(&database, other, &look("B-9")).await.unwrap(),
+        Reply::Found(None)
+    );
+    assert_eq!(
+        run(&database, other, &retire("B-9")).await.unwrap(),
+        Reply::Retired(false)
+    );
+
+    // The only locker not held is retired: no take gets it, and its code is not added again.
+    let bob = Ask::TakeFree { user: user("bob") };
+    assert_eq!(
+        run(&database, other, &bob).await.unwrap(),
+        Reply::Took(None)
+    );
+    assert_eq!(
+        add(&database, other, "A-2").await,
+        Reply::Exists {
+            added_by: Some(adding),
+            retired: true
+        }
+    );
+    let lockers = store::all_lockers(&database).await.unwrap();
+    assert!(lockers[1].retired() && lockers[1].retired_at.is_some());
+    assert!(lockers[1].holder.is_none(), "{lockers:?}");
+
+    // A retirement stored as something else (a late decider's) is undone by settling.
+    let id = retiring.to_string();
+    assert_eq!(
+        settle(&database, &id, &Settle::Retirements).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        run(&database, other, &look("A-2")).await.unwrap(),
+        Reply::Found(Some(Standing::Free))
+    );
+    let Reply::Took(Some(took)) = run(&database, other, &bob).await.unwrap() else {
+        panic!("the locker back in service was not taken");
+    };
+    assert_eq!(took.code, code("A-2"));
 }

@@ -1,13 +1,14 @@
-//! locker-service's consumer: adds lockers, allocates them and frees them, as a thin shell
-//! around `domain::decide`, which says which atomic store operation comes next and what the
-//! decision is; `operations` runs each operation as one MongoDB call.
+//! locker-service's consumer: adds lockers, allocates them, frees them and retires them, as a
+//! thin shell around `domain::decide`, which says which atomic store operation comes next and
+//! what the decision is; `operations` runs each operation as one MongoDB call. Adds and
+//! retirements publish nothing: locker-app reads their stored outcomes, with who asked.
 //!
 //! Allocation is one atomic conditional update (a free locker becomes held by this user and this
 //! request), so two requests can never get the same locker; the unique index on `holder` keeps a
 //! user at one locker even against concurrent requests. Every request is idempotent by its id:
 //! its outcome is stored under that id before it is published, a redelivery republishes the
 //! stored event, and a crash between the update and the store is recognised by the request id
-//! left on the locker (`assigned_by`, `released_by`).
+//! left on the locker (`assigned_by`, `released_by`, `retired_by`).
 //!
 //! With several instances, a request (redelivered, or published twice) can reach two of them at
 //! once. Each instance first claims the request id (`claims`), so exactly one decides it; the
@@ -20,7 +21,7 @@ use mongodb::Database;
 use mongodb::bson;
 use warren_messages::events::lockers::{
     LockerAddRequested, LockerAssigned, LockerReleaseRequested, LockerReleased, LockerRequested,
-    LockerUnavailable,
+    LockerRetireRequested, LockerUnavailable,
 };
 use warren_messages::{Envelope, Event, Handler, Outcome, Publisher, envelope, one_of};
 
@@ -39,6 +40,7 @@ one_of! {
         Add(LockerAddRequested),
         Request(LockerRequested),
         Release(LockerReleaseRequested),
+        Retire(LockerRetireRequested),
     }
 }
 
@@ -65,7 +67,23 @@ impl Incoming {
                     user: UserName::parse(event.payload.user.as_str())?,
                 },
             },
+            Self::Retire(event) => Request {
+                id: event.payload.request_id,
+                command: Command::Retire {
+                    code: LockerCode::parse(event.payload.code.as_str())?,
+                },
+            },
         })
+    }
+
+    /// The signed-in account that asked, recorded with the outcome (adds and retirements come
+    /// from locker-app; user-service's requests carry their user).
+    fn actor(&self) -> Option<String> {
+        match self {
+            Self::Add(event) => event.payload.actor.clone(),
+            Self::Retire(event) => event.payload.actor.clone(),
+            Self::Request(_) | Self::Release(_) => None,
+        }
     }
 
     /// The outcome event in an envelope caused by this message, serialised.
@@ -78,6 +96,9 @@ impl Incoming {
                 serde_json::to_string(&Envelope::caused_by(SERVICE, payload, cause))
             }
             Self::Release(cause) => {
+                serde_json::to_string(&Envelope::caused_by(SERVICE, payload, cause))
+            }
+            Self::Retire(cause) => {
                 serde_json::to_string(&Envelope::caused_by(SERVICE, payload, cause))
             }
         }
@@ -198,8 +219,9 @@ impl LockerDesk {
     }
 
     /// Makes the lockers agree with the stored outcome (`domain::settle`). Only a decider that
-    /// lost the race to store (after a claim was taken over from it) can have taken a locker
-    /// the outcome does not name; the first delivery of the request to pass here frees it.
+    /// lost the race to store (after a claim was taken over from it) can have taken or retired
+    /// a locker the outcome does not name; the first delivery of the request to pass here frees
+    /// it or returns it to service.
     async fn settle(&self, stored: &store::Request) -> anyhow::Result<()> {
         let outcome = domain::Stored {
             kind: RequestKind::parse(&stored.kind).map_err(anyhow::Error::msg)?,
@@ -220,7 +242,7 @@ impl LockerDesk {
             tracing::warn!(
                 request_id = %stored.request_id,
                 outcome = %stored.outcome,
-                "freed a locker taken by a request whose stored outcome is another"
+                "undid a take or retirement by a request whose stored outcome is another"
             );
         }
         Ok(())
@@ -247,6 +269,7 @@ impl LockerDesk {
             locker: decision.locker.map(String::from),
             take_id: decision.take.map(|take| take.as_str().to_owned()),
             user: decision.user.map(String::from),
+            actor: message.actor(),
             event,
             decided_at: bson::DateTime::now(),
         };

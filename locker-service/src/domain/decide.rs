@@ -1,14 +1,17 @@
-//! The decision: what becomes of an add, a locker request or a release, given what the store
-//! answered. Pure: the shell runs each [`Ask`] as one atomic MongoDB operation and hands the
+//! The decision: what becomes of an add, a locker request, a release or a retirement, given
+//! what the store answered. Pure: the shell runs each [`Ask`] as one atomic MongoDB operation and hands the
 //! [`Reply`] back; [`decide`] says, from the command and the replies so far, which operation
 //! comes next or what the decision is.
 //!
 //! The atomic operations are where the guarantees live: a locker goes from no holder to one
 //! holder only through [`Ask::TakeFree`], one conditional update, and the unique index on
-//! `holder` refuses a user a second locker. The core never reads a locker and then writes it;
-//! it only interprets what those operations did, including what a crashed earlier attempt of
-//! the same request did (a locker it took carries its id in `assigned_by`, one it freed in
-//! `released_by`).
+//! `holder` refuses a user a second locker; a locker is retired only through [`Ask::Retire`],
+//! one conditional update from no holder and not retired, and a retired locker is never taken
+//! (both updates are conditioned on the other's field, on one document, so exactly one of a
+//! racing take and retire wins). The core never reads a locker and then writes it; it only
+//! interprets what those operations did, including what a crashed earlier attempt of the same
+//! request did (a locker it took carries its id in `assigned_by`, one it freed in
+//! `released_by`, one it retired in `retired_by`).
 
 use std::fmt;
 
@@ -18,6 +21,7 @@ use warren_messages::events::lockers::{
 };
 
 use super::names::{Answer, Location, LockerCode, RequestKind, UserName};
+use super::retire;
 
 /// What a request asks of locker-service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +36,9 @@ pub enum Command {
     Release {
         user: UserName,
     },
+    Retire {
+        code: LockerCode,
+    },
 }
 
 impl Command {
@@ -40,6 +47,7 @@ impl Command {
             Self::Add { .. } => RequestKind::Add,
             Self::Request { .. } => RequestKind::Request,
             Self::Release { .. } => RequestKind::Release,
+            Self::Retire { .. } => RequestKind::Retire,
         }
     }
 }
@@ -80,7 +88,7 @@ impl TakeId {
 /// One atomic store operation, run for the request being decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ask {
-    /// Insert the locker unless one with its code exists (the unique `_id`):
+    /// Insert the locker unless one with its code exists, retired or not (the unique `_id`):
     /// [`Reply::Inserted`] or [`Reply::Exists`].
     Insert {
         code: LockerCode,
@@ -88,9 +96,9 @@ pub enum Ask {
     },
     /// Which locker does the user hold? [`Reply::Holds`].
     Held { user: UserName },
-    /// The allocation: the first free locker by code becomes held by the user, assigned by this
-    /// request under a new take id, in one conditional update; the unique index on `holder`
-    /// refuses it if the user holds a locker already. [`Reply::Took`].
+    /// The allocation: the first free locker by code (no holder, not retired) becomes held by
+    /// the user, assigned by this request under a new take id, in one conditional update; the
+    /// unique index on `holder` refuses it if the user holds a locker already. [`Reply::Took`].
     TakeFree { user: UserName },
     /// Which locker did this request free (an earlier attempt, or another decider of it)?
     /// [`Reply::ReleasedBy`].
@@ -98,6 +106,24 @@ pub enum Ask {
     /// The release: the locker the user holds becomes free, released by this request, in one
     /// update. [`Reply::Freed`].
     Free { user: UserName },
+    /// The retirement: the locker becomes retired by this request if it has no holder and is not
+    /// retired, in one conditional update. [`Reply::Retired`].
+    Retire { code: LockerCode },
+    /// How the locker stands now. [`Reply::Found`].
+    Look { code: LockerCode },
+}
+
+/// How a locker stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    Free,
+    Held {
+        holder: UserName,
+    },
+    /// Retired by the request `by` (None if that was no request id).
+    Retired {
+        by: Option<Uuid>,
+    },
 }
 
 /// What the store answered to an [`Ask`].
@@ -105,9 +131,10 @@ pub enum Ask {
 pub enum Reply {
     Inserted,
     /// A locker with the code exists, added by `added_by` (None if it is gone or was added by
-    /// no request id).
+    /// no request id), and perhaps retired.
     Exists {
         added_by: Option<Uuid>,
+        retired: bool,
     },
     Holds(Option<Holding>),
     /// The locker the allocation took (assigned by this request); None if none was free or the
@@ -116,6 +143,10 @@ pub enum Reply {
     ReleasedBy(Option<LockerCode>),
     /// The locker the release freed; None if the user held none.
     Freed(Option<LockerCode>),
+    /// Whether the retirement retired the locker (false: it is held, retired or absent).
+    Retired(bool),
+    /// The locker, if there is one with the code.
+    Found(Option<Standing>),
 }
 
 /// The outcome event of a decision, as it is published (in an envelope caused by the request).
@@ -134,6 +165,7 @@ pub struct Decision {
     pub locker: Option<LockerCode>,
     /// For an assignment, the take that got the locker.
     pub take: Option<TakeId>,
+    /// The user the request is about (for a retirement refused as held, the holder).
     pub user: Option<UserName>,
     pub event: Option<OutcomeEvent>,
 }
@@ -176,8 +208,11 @@ pub fn decide(request: &Request, replies: &[Reply]) -> Result<Next, OutOfStep> {
         }),
         (Command::Add { code, .. }, [Inserted]) => added(Answer::Added, code),
         // Added by this very request before a crash, or by its other decider.
-        (Command::Add { code, .. }, [Exists { added_by }]) if *added_by == Some(id) => {
+        (Command::Add { code, .. }, [Exists { added_by, .. }]) if *added_by == Some(id) => {
             added(Answer::Added, code)
+        }
+        (Command::Add { code, .. }, [Exists { retired: true, .. }]) => {
+            added(Answer::CodeRetired, code)
         }
         (Command::Add { code, .. }, [Exists { .. }]) => added(Answer::CodeTaken, code),
 
@@ -217,12 +252,12 @@ pub fn decide(request: &Request, replies: &[Reply]) -> Result<Next, OutOfStep> {
             released(id, user, None)
         }
 
-        _ => {
-            return Err(OutOfStep {
-                kind: request.command.kind(),
-                replies: replies.to_vec(),
-            });
-        }
+        (Command::Retire { code }, replies) => match retire::decide(id, code, replies) {
+            Some(next) => next,
+            None => return Err(out_of_step(request, replies)),
+        },
+
+        _ => return Err(out_of_step(request, replies)),
     };
     Ok(next)
 }
@@ -247,24 +282,40 @@ impl From<&Decision> for Stored {
     }
 }
 
-/// What a delivery does to the lockers before it publishes a request's stored outcome: every
-/// locker assigned by the request is freed but `keep`, the one its outcome names as taken by
-/// the take it names (any take of that locker, for an outcome stored before takes had ids).
+/// What a delivery does to the lockers before it publishes (or, without an event, settles) a
+/// request's stored outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settle {
-    pub keep: Option<(LockerCode, Option<TakeId>)>,
+pub enum Settle {
+    /// Every locker assigned by the request is freed but `keep`, the one its outcome names as
+    /// taken by the take it names (any take of that locker, for an outcome stored before takes
+    /// had ids).
+    Assignments {
+        keep: Option<(LockerCode, Option<TakeId>)>,
+    },
+    /// Every locker retired by the request is back in service: its stored outcome is not
+    /// `retired`.
+    Retirements,
 }
 
 /// How the lockers are settled with a stored outcome, if they need to be. Only a decider whose
-/// claim was taken over (slow, not dead) can have taken a locker the stored outcome does not
-/// name: the first stored decision stands, and the lockers must agree with it.
+/// claim was taken over (slow, not dead) can have taken or retired a locker the stored outcome
+/// does not name: the first stored decision stands, and the lockers must agree with it.
 pub fn settle(stored: &Stored) -> Option<Settle> {
     match (stored.kind, stored.answer, &stored.locker) {
-        (RequestKind::Request, Answer::Assigned, Some(code)) => Some(Settle {
+        (RequestKind::Request, Answer::Assigned, Some(code)) => Some(Settle::Assignments {
             keep: Some((code.clone(), stored.take.clone())),
         }),
-        (RequestKind::Request, _, _) => Some(Settle { keep: None }),
+        (RequestKind::Request, _, _) => Some(Settle::Assignments { keep: None }),
+        (RequestKind::Retire, Answer::Retired, _) => None,
+        (RequestKind::Retire, _, _) => Some(Settle::Retirements),
         _ => None,
+    }
+}
+
+fn out_of_step(request: &Request, replies: &[Reply]) -> OutOfStep {
+    OutOfStep {
+        kind: request.command.kind(),
+        replies: replies.to_vec(),
     }
 }
 

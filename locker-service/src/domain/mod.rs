@@ -6,11 +6,13 @@
 
 mod decide;
 mod names;
+mod retire;
 #[cfg(test)]
 mod tests;
 
 pub use decide::{
-    Ask, Command, Decision, Holding, Next, OutOfStep, OutcomeEvent, Reply, Request, Settle, Stored,
-    TakeId, decide, settle,
+    Ask, Command, Decision, Holding, Next, OutOfStep, OutcomeEvent, Reply, Request, Settle,
+    Standing, Stored, TakeId, decide, settle,
 };
 pub use names::{Answer, Location, LockerCode, RequestKind, UserName};
+pub use retire::ATTEMPTS as RETIRE_ATTEMPTS;

@@ -10,6 +10,7 @@ pub enum RequestKind {
     Add,
     Request,
     Release,
+    Retire,
 }
 
 /// How a request was answered, as `requests` records it (`outcome`).
@@ -29,12 +30,23 @@ pub enum Answer {
     Released,
     /// The user held no locker to free.
     HoldsNone,
+    /// The code was a locker's that is retired: codes are not reused.
+    CodeRetired,
+    /// The locker was retired (by this request).
+    Retired,
+    /// There is no locker with the code to retire.
+    NoSuchLocker,
+    /// The locker is held, so it was not retired: an operator releases its holder first.
+    Held,
+    /// The locker was retired by another request.
+    AlreadyRetired,
 }
 
 stored_as!(RequestKind {
     Add => "add",
     Request => "request",
     Release => "release",
+    Retire => "retire",
 });
 
 stored_as!(Answer {
@@ -45,4 +57,9 @@ stored_as!(Answer {
     AlreadyHolds => "already-holds",
     Released => "released",
     HoldsNone => "holds-none",
+    CodeRetired => "code-retired",
+    Retired => "retired",
+    NoSuchLocker => "no-such-locker",
+    Held => "held",
+    AlreadyRetired => "already-retired",
 });

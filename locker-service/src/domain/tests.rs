@@ -163,7 +163,10 @@ fn an_add_inserts_the_locker_and_a_code_added_by_another_request_is_taken() {
         decided(&add(), &[(insert(), Reply::Inserted)]),
         added(Answer::Added)
     );
-    let exists = |by| Reply::Exists { added_by: by };
+    let exists = |by| Reply::Exists {
+        added_by: by,
+        retired: false,
+    };
     // Inserted by this very request before a crash kept its outcome from being stored.
     assert_eq!(
         decided(&add(), &[(insert(), exists(Some(THIS)))]),
@@ -176,6 +179,19 @@ fn an_add_inserts_the_locker_and_a_code_added_by_another_request_is_taken() {
     assert_eq!(
         decided(&add(), &[(insert(), exists(None))]),
         added(Answer::CodeTaken)
+    );
+    // A retired locker's code is not reused; one this very request added stays added.
+    let retired = |by| Reply::Exists {
+        added_by: by,
+        retired: true,
+    };
+    assert_eq!(
+        decided(&add(), &[(insert(), retired(Some(OTHER)))]),
+        added(Answer::CodeRetired)
+    );
+    assert_eq!(
+        decided(&add(), &[(insert(), retired(Some(THIS)))]),
+        added(Answer::Added)
     );
 }
 
@@ -333,7 +349,8 @@ fn replies_that_answer_no_ask_are_out_of_step() {
 }
 
 #[test]
-fn a_locker_request_keeps_only_the_locker_and_take_it_was_assigned_and_nothing_else_settles() {
+fn a_locker_request_keeps_only_the_locker_and_take_it_was_assigned_and_a_retirement_not_stored_as_retired_restores_its_locker()
+ {
     for &kind in RequestKind::ALL {
         for &answer in Answer::ALL {
             let stored = Stored {
@@ -343,10 +360,12 @@ fn a_locker_request_keeps_only_the_locker_and_take_it_was_assigned_and_nothing_e
                 take: take_of("A-1"),
             };
             let expected = match (kind, answer) {
-                (RequestKind::Request, Answer::Assigned) => Some(Settle {
+                (RequestKind::Request, Answer::Assigned) => Some(Settle::Assignments {
                     keep: Some((code("A-1"), take_of("A-1"))),
                 }),
-                (RequestKind::Request, _) => Some(Settle { keep: None }),
+                (RequestKind::Request, _) => Some(Settle::Assignments { keep: None }),
+                (RequestKind::Retire, Answer::Retired) => None,
+                (RequestKind::Retire, _) => Some(Settle::Retirements),
                 _ => None,
             };
             assert_eq!(settle(&stored), expected, "{kind:?} {answer:?}");
@@ -360,7 +379,7 @@ fn a_locker_request_keeps_only_the_locker_and_take_it_was_assigned_and_nothing_e
         take: None,
     };
     let keep = Some((code("A-1"), None));
-    assert_eq!(settle(&untagged), Some(Settle { keep }));
+    assert_eq!(settle(&untagged), Some(Settle::Assignments { keep }));
     // The decision is stored with its take.
     let stored = Stored::from(&assigned("A-1"));
     assert_eq!(stored.take, take_of("A-1"));
@@ -384,7 +403,12 @@ fn kinds_and_answers_are_stored_as_their_words_and_read_back() {
             "none-free",
             "already-holds",
             "released",
-            "holds-none"
+            "holds-none",
+            "code-retired",
+            "retired",
+            "no-such-locker",
+            "held",
+            "already-retired"
         ]
     );
     assert!(RequestKind::parse("want").is_err());
@@ -404,5 +428,112 @@ fn names_codes_and_locations_are_checked_as_on_the_wire() {
     }
     for bad in ["", " x", "a\tb"] {
         assert!(Location::parse(bad).is_err(), "{bad:?}");
+    }
+}
+
+fn retire_request() -> Request {
+    Request {
+        id: THIS,
+        command: Command::Retire { code: code("A-1") },
+    }
+}
+
+fn retire() -> Ask {
+    Ask::Retire { code: code("A-1") }
+}
+
+fn look() -> Ask {
+    Ask::Look { code: code("A-1") }
+}
+
+fn retirement(answer: Answer, holder: Option<UserName>) -> Decision {
+    Decision {
+        kind: RequestKind::Retire,
+        answer,
+        locker: Some(code("A-1")),
+        take: None,
+        user: holder,
+        event: None,
+    }
+}
+
+#[test]
+fn a_retirement_retires_a_free_locker_and_says_why_it_did_not() {
+    assert_eq!(
+        decided(&retire_request(), &[(retire(), Reply::Retired(true))]),
+        retirement(Answer::Retired, None)
+    );
+    let refused_then = |found| {
+        decided(
+            &retire_request(),
+            &[
+                (retire(), Reply::Retired(false)),
+                (look(), Reply::Found(found)),
+            ],
+        )
+    };
+    assert_eq!(refused_then(None), retirement(Answer::NoSuchLocker, None));
+    let held = Standing::Held { holder: ada() };
+    assert_eq!(
+        refused_then(Some(held)),
+        retirement(Answer::Held, Some(ada()))
+    );
+    // Retired by this very request before a crash, or by its other decider.
+    let by_this = Standing::Retired { by: Some(THIS) };
+    assert_eq!(
+        refused_then(Some(by_this)),
+        retirement(Answer::Retired, None)
+    );
+    for by in [Some(OTHER), None] {
+        assert_eq!(
+            refused_then(Some(Standing::Retired { by })),
+            retirement(Answer::AlreadyRetired, None)
+        );
+    }
+}
+
+#[test]
+fn a_locker_freed_between_the_retirement_and_the_look_is_tried_again_a_few_times() {
+    let round = [
+        (retire(), Reply::Retired(false)),
+        (look(), Reply::Found(Some(Standing::Free))),
+    ];
+    let then_retired = [round.to_vec(), vec![(retire(), Reply::Retired(true))]].concat();
+    assert_eq!(
+        decided(&retire_request(), &then_retired),
+        retirement(Answer::Retired, None)
+    );
+    // Taken and freed again at every try: held, as it was at each conditional update.
+    let always_free: Vec<(Ask, Reply)> = round
+        .iter()
+        .cycle()
+        .take(2 * RETIRE_ATTEMPTS)
+        .cloned()
+        .collect();
+    assert_eq!(
+        decided(&retire_request(), &always_free),
+        retirement(Answer::Held, None)
+    );
+    let replies: Vec<Reply> = always_free.iter().map(|(_, reply)| reply.clone()).collect();
+    let beyond = [replies, vec![Reply::Retired(true)]].concat();
+    assert!(decide(&retire_request(), &beyond).is_err());
+}
+
+#[test]
+fn retirement_replies_that_answer_no_ask_are_out_of_step() {
+    let cases: [Vec<Reply>; 4] = [
+        vec![Reply::Inserted],
+        vec![Reply::Retired(true), Reply::Retired(true)],
+        vec![Reply::Found(None)],
+        vec![
+            Reply::Retired(false),
+            Reply::Found(None),
+            Reply::Retired(true),
+        ],
+    ];
+    for replies in cases {
+        let error = decide(&retire_request(), &replies).unwrap_err();
+        assert_eq!(error.replies, replies);
+        assert!(error.to_string().contains("retire"));
     }
 }

@@ -1,13 +1,14 @@
 //! A model of locker-service's MongoDB collections, answering each `Ask` as `operations` does
-//! (the conditional take, the unique index on `holder`, the unique `_id`), and one delivery of
+//! (the conditional take and retirement, the unique index on `holder`, the unique `_id`), and
+//! one delivery of
 //! a request as `LockerDesk` handles it: the stored outcome if there is one, else a decision
 //! made through `domain::decide`, stored, with the lockers settled before it is published.
 
 use std::collections::{BTreeMap, HashMap};
 
 use locker_service::domain::{
-    self, Ask, Decision, Holding, LockerCode, Next, OutcomeEvent, Reply, Request, Settle, Stored,
-    TakeId, UserName,
+    self, Ask, Decision, Holding, LockerCode, Next, OutcomeEvent, Reply, Request, Settle, Standing,
+    Stored, TakeId, UserName,
 };
 use uuid::Uuid;
 
@@ -18,6 +19,7 @@ pub struct Locker {
     pub assigned_by: Option<Uuid>,
     pub take: Option<TakeId>,
     pub released_by: Option<Uuid>,
+    pub retired_by: Option<Uuid>,
 }
 
 /// A decided request: what `settle` reads, and the event published for it.
@@ -133,6 +135,7 @@ impl Store {
             Ask::Insert { code, .. } => match self.lockers.get(code) {
                 Some(locker) => Reply::Exists {
                     added_by: Some(locker.added_by),
+                    retired: locker.retired_by.is_some(),
                 },
                 None => {
                     let locker = Locker {
@@ -141,6 +144,7 @@ impl Store {
                         assigned_by: None,
                         take: None,
                         released_by: None,
+                        retired_by: None,
                     };
                     self.lockers.insert(code.clone(), locker);
                     Reply::Inserted
@@ -160,7 +164,7 @@ impl Store {
                 let free = self
                     .lockers
                     .iter_mut()
-                    .find(|(_, locker)| locker.holder.is_none());
+                    .find(|(_, locker)| locker.holder.is_none() && locker.retired_by.is_none());
                 Reply::Took(free.map(|(code, locker)| {
                     locker.holder = Some(user.clone());
                     locker.assigned_by = Some(id);
@@ -186,13 +190,41 @@ impl Store {
                         code.clone()
                     }),
             ),
+            Ask::Retire { code } => Reply::Retired(match self.lockers.get_mut(code) {
+                Some(locker) if locker.holder.is_none() && locker.retired_by.is_none() => {
+                    locker.retired_by = Some(id);
+                    true
+                }
+                _ => false,
+            }),
+            Ask::Look { code } => Reply::Found(self.lockers.get(code).map(|locker| {
+                match (locker.retired_by, &locker.holder) {
+                    (Some(by), _) => Standing::Retired { by: Some(by) },
+                    (None, Some(holder)) => Standing::Held {
+                        holder: holder.clone(),
+                    },
+                    (None, None) => Standing::Free,
+                }
+            })),
         }
     }
 
-    /// As `operations::settle`: frees every locker assigned by `id` but the one kept.
+    /// As `operations::settle`: frees every locker assigned by `id` but the one kept, or returns
+    /// every locker retired by `id` to service.
     pub fn settle(&mut self, id: Uuid, settle: &Settle) {
+        let keep = match settle {
+            Settle::Assignments { keep } => keep,
+            Settle::Retirements => {
+                for locker in self.lockers.values_mut() {
+                    if locker.retired_by == Some(id) {
+                        locker.retired_by = None;
+                    }
+                }
+                return;
+            }
+        };
         for (code, locker) in &mut self.lockers {
-            let kept = match &settle.keep {
+            let kept = match keep {
                 Some((kept, Some(take))) => kept == code && locker.take.as_ref() == Some(take),
                 Some((kept, None)) => kept == code,
                 None => false,

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use locker_service::domain::{
-    Ask, Command, Location, LockerCode, OutcomeEvent, Request, RequestKind, UserName,
+    Answer, Ask, Command, Location, LockerCode, OutcomeEvent, Request, RequestKind, UserName,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -29,15 +29,29 @@ pub enum Step {
         user: usize,
         crash: bool,
     },
+    /// An operator retires a locker (perhaps one never added).
+    Retire {
+        code: usize,
+        crash: bool,
+    },
     /// The broker delivers an earlier request again (picked by index, modulo their number).
     Again(usize),
     /// An instance whose claim on an earlier, decided locker request was taken over (slow, not
     /// dead) runs its take only now; then the request is delivered again.
     LateTake(usize),
+    /// The same for an earlier, decided retirement: it runs its conditional update only now.
+    LateRetire(usize),
+    /// A user's locker request and a retirement decided at once, one store operation at a time
+    /// in the order `turns` gives (true: the request).
+    Contest {
+        user: usize,
+        code: usize,
+        turns: Vec<bool>,
+    },
     /// Two deliveries decided at once, one store operation at a time in the order `turns` gives
     /// (true: the first), as an instance whose claim was taken over and the one that took it:
     /// of one request (`same`), or of two requests alike (one user's wants or releases, or two
-    /// adds of one code).
+    /// adds or retirements of one code).
     Race {
         kind: Kind,
         index: usize,
@@ -51,6 +65,7 @@ pub enum Kind {
     Add,
     Want,
     Release,
+    Retire,
 }
 
 pub fn step() -> impl Strategy<Value = Step> {
@@ -59,10 +74,23 @@ pub fn step() -> impl Strategy<Value = Step> {
         1 => (0..CODES.len(), crash()).prop_map(|(code, crash)| Step::Add { code, crash }),
         3 => (0..USERS.len(), crash()).prop_map(|(user, crash)| Step::Want { user, crash }),
         2 => (0..USERS.len(), crash()).prop_map(|(user, crash)| Step::Release { user, crash }),
+        1 => (0..CODES.len(), crash()).prop_map(|(code, crash)| Step::Retire { code, crash }),
         2 => any::<usize>().prop_map(Step::Again),
         1 => any::<usize>().prop_map(Step::LateTake),
+        1 => any::<usize>().prop_map(Step::LateRetire),
+        1 => (
+            0..USERS.len(),
+            0..CODES.len(),
+            prop::collection::vec(any::<bool>(), 0..12),
+        )
+            .prop_map(|(user, code, turns)| Step::Contest { user, code, turns }),
         2 => (
-            prop_oneof![Just(Kind::Add), Just(Kind::Want), Just(Kind::Release)],
+            prop_oneof![
+                Just(Kind::Add),
+                Just(Kind::Want),
+                Just(Kind::Release),
+                Just(Kind::Retire)
+            ],
             0..USERS.len(),
             any::<bool>(),
             prop::collection::vec(any::<bool>(), 0..12),
@@ -73,19 +101,21 @@ pub fn step() -> impl Strategy<Value = Step> {
 
 fn command(kind: Kind, index: usize) -> Command {
     let user = UserName::parse(USERS[index % USERS.len()]).unwrap();
+    let code = LockerCode::parse(CODES[index % CODES.len()]).unwrap();
     match kind {
         Kind::Add => Command::Add {
-            code: LockerCode::parse(CODES[index % CODES.len()]).unwrap(),
+            code,
             location: Location::parse("Hall B").unwrap(),
         },
         Kind::Want => Command::Request { user },
         Kind::Release => Command::Release { user },
+        Kind::Retire => Command::Retire { code },
     }
 }
 
 fn user_of(request: &Request) -> Option<&UserName> {
     match &request.command {
-        Command::Add { .. } => None,
+        Command::Add { .. } | Command::Retire { .. } => None,
         Command::Request { user } | Command::Release { user } => Some(user),
     }
 }
@@ -128,11 +158,14 @@ impl World {
             Step::Add { code, crash } => self.fresh(command(Kind::Add, *code), *crash),
             Step::Want { user, crash } => self.fresh(command(Kind::Want, *user), *crash),
             Step::Release { user, crash } => self.fresh(command(Kind::Release, *user), *crash),
+            Step::Retire { code, crash } => self.fresh(command(Kind::Retire, *code), *crash),
             Step::Again(pick) if !self.requests.is_empty() => {
                 self.deliver(pick % self.requests.len(), false)
             }
             Step::Again(_) => Ok(()),
             Step::LateTake(pick) => self.late_take(*pick),
+            Step::LateRetire(pick) => self.late_retire(*pick),
+            Step::Contest { user, code, turns } => self.contest(*user, *code, turns),
             Step::Race {
                 kind,
                 index,
@@ -169,6 +202,56 @@ impl World {
     fn race(&mut self, command: Command, same: bool, turns: &[bool]) -> Result<(), TestCaseError> {
         let first = self.request(command.clone())?;
         let second = if same { first } else { self.request(command)? };
+        self.interleave(first, second, turns)
+    }
+
+    /// A locker request and a retirement decided at once: the one free locker (if the retired
+    /// one was that) goes to exactly one of them, and neither takes what the other got.
+    fn contest(&mut self, user: usize, code: usize, turns: &[bool]) -> Result<(), TestCaseError> {
+        let want = self.request(command(Kind::Want, user))?;
+        let retire = self.request(command(Kind::Retire, code))?;
+        let Command::Request { user } = self.requests[want].command.clone() else {
+            unreachable!("a locker request");
+        };
+        let Command::Retire { code } = self.requests[retire].command.clone() else {
+            unreachable!("a retirement");
+        };
+        let free: Vec<LockerCode> = self
+            .store
+            .lockers
+            .iter()
+            .filter(|(_, locker)| locker.holder.is_none() && locker.retired_by.is_none())
+            .map(|(code, _)| code.clone())
+            .collect();
+        let only_free = free == [code.clone()] && self.store.held_by(&user).is_none();
+        self.interleave(want, retire, turns)?;
+        let outcome = |index: usize| {
+            self.store.requests[&self.requests[index].id]
+                .outcome
+                .clone()
+        };
+        let (wanted, retired) = (outcome(want), outcome(retire));
+        let got_it = wanted.answer == Answer::Assigned && wanted.locker.as_ref() == Some(&code);
+        let retired_it = retired.answer == Answer::Retired;
+        let context = format!(
+            "{wanted:?} and {retired:?}, lockers {:?}",
+            self.store.lockers
+        );
+        prop_assert!(!(got_it && retired_it), "both got {}: {}", code, context);
+        if only_free {
+            prop_assert!(got_it || retired_it, "neither got {}: {}", code, context);
+        }
+        Ok(())
+    }
+
+    /// Two deliveries (of one request, or of two) decided at once, one store operation at a
+    /// time in the order `turns` gives (true: the first).
+    fn interleave(
+        &mut self,
+        first: usize,
+        second: usize,
+        turns: &[bool],
+    ) -> Result<(), TestCaseError> {
         let mut deciders = [first, second].map(|index| {
             let request = self.requests[index].clone();
             (request.id, Some(Decider::new(request)))
@@ -243,6 +326,39 @@ impl World {
             &self.store.lockers,
             &before.lockers,
             "a late take by {:?} was not undone",
+            request
+        );
+        self.published(request.id, delivery.published)
+    }
+
+    /// A decider of a retirement whose claim was taken over (slow, not dead) runs its
+    /// conditional update only after the retirement was decided (and the locker perhaps freed
+    /// since); the request's next delivery returns the locker to service unless the stored
+    /// outcome is that it was retired.
+    fn late_retire(&mut self, pick: usize) -> Result<(), TestCaseError> {
+        let decided: Vec<usize> = (0..self.requests.len())
+            .filter(|&index| {
+                let request = &self.requests[index];
+                request.command.kind() == RequestKind::Retire
+                    && self.store.requests.contains_key(&request.id)
+            })
+            .collect();
+        if decided.is_empty() {
+            return Ok(());
+        }
+        let request = self.requests[decided[pick % decided.len()]].clone();
+        let Command::Retire { code } = &request.command else {
+            unreachable!("picked among retirements");
+        };
+        let before = self.store.clone();
+        self.store
+            .run(request.id, &Ask::Retire { code: code.clone() });
+        self.check_holders(&before)?;
+        let delivery = self.store.deliver(&request, false);
+        prop_assert_eq!(
+            &self.store.lockers,
+            &before.lockers,
+            "a late retirement by {:?} was not undone",
             request
         );
         self.published(request.id, delivery.published)

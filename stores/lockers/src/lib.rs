@@ -8,13 +8,18 @@
 //! `assigned_by` (the request that got it) and `take_id` (the allocation that got it, so that a
 //! late second take by the same request can be told from the first); a unique sparse index on
 //! `holder` makes a second locker for the same user impossible in the database itself.
-//! `released_by` names the last request that freed it.
+//! `released_by` names the last request that freed it. A retired locker has `retired_by` (the
+//! request that retired it) and `retired_at`: it is kept, for the record of who retired it and
+//! when, and its code is not reused; it never has a holder (locker-service takes a locker only
+//! if it is not retired, and retires one only if it has no holder). Lists that offer lockers
+//! skip retired ones ([`in_service`]).
 //!
-//! `requests`: one document per decided request, `_id` its request id, with the outcome and the
-//! outcome event as published, so that a redelivered request publishes the very same event.
+//! `requests`: one document per decided request, `_id` its request id, with the outcome, who
+//! asked (`actor`, for adds and retirements) and the outcome event as published, so that a
+//! redelivered request publishes the very same event.
 
 use futures::TryStreamExt;
-use mongodb::bson::{self, doc};
+use mongodb::bson::{self, Document, doc};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
@@ -39,15 +44,33 @@ pub struct Locker {
     pub take_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released_by: Option<String>,
+    /// The request that retired it; a retired locker is out of service for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<bson::DateTime>,
+}
+
+impl Locker {
+    /// Whether it is retired (out of service for good).
+    pub fn retired(&self) -> bool {
+        self.retired_by.is_some()
+    }
+}
+
+/// The filter of lockers in service (not retired), for lists that offer lockers.
+pub fn in_service() -> Document {
+    doc! { "retired_by": { "$exists": false } }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Request {
     #[serde(rename = "_id")]
     pub request_id: String,
-    /// `add`, `request` or `release`.
+    /// `add`, `request`, `release` or `retire`.
     pub kind: String,
-    /// `added`, `code-taken`, `assigned`, `none-free`, `already-holds`, `released`, `holds-none`.
+    /// `added`, `code-taken`, `code-retired`, `assigned`, `none-free`, `already-holds`,
+    /// `released`, `holds-none`, `retired`, `no-such-locker`, `held`, `already-retired`.
     pub outcome: String,
     #[serde(default)]
     pub locker: Option<String>,
@@ -55,8 +78,12 @@ pub struct Request {
     /// ids).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub take_id: Option<String>,
+    /// The user the request is about (for a retirement refused as `held`, the holder).
     #[serde(default)]
     pub user: Option<String>,
+    /// The signed-in account that asked, for an add or a retirement (absent before accounts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
     /// The outcome event as published (JSON), if the request has one.
     #[serde(default)]
     pub event: Option<String>,
@@ -93,6 +120,10 @@ pub async fn prepare(database: &Database) -> anyhow::Result<()> {
             IndexModel::builder()
                 .keys(doc! { "released_by": 1 })
                 .options(sparse("by_releasing_request", false))
+                .build(),
+            IndexModel::builder()
+                .keys(doc! { "retired_by": 1 })
+                .options(sparse("by_retiring_request", false))
                 .build(),
         ])
         .await?;
