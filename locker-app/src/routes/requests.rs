@@ -74,7 +74,20 @@ fn describe(kind: &str, outcome: &str, name: &str, locker: Option<&str>) -> Stri
         (_, "holds-none") => format!("{name} holds no locker."),
         (_, "added") => format!("Locker {locker} was added."),
         (_, "code-taken") => format!("There is already a locker {locker}."),
+        (_, "code-retired") => format!("Locker {locker} was retired; its code is not used again."),
+        (_, "retired") => format!("Locker {locker} was retired."),
+        (_, "no-such-locker") => format!("There is no locker {locker}."),
+        (_, "held") => format!("Locker {locker} is held by {name}: release it first."),
+        (_, "already-retired") => format!("Locker {locker} was already retired."),
         (kind, outcome) => format!("The {kind} request ended: {outcome}."),
+    }
+}
+
+/// A decided locker request's outcome and who asked for it, if an account did.
+fn asked_by(message: String, actor: Option<&str>) -> String {
+    match actor {
+        Some(actor) => format!("{message} (Asked by {actor}.)"),
+        None => message,
     }
 }
 
@@ -125,11 +138,14 @@ pub async fn status(state: &State, request_id: Uuid) -> anyhow::Result<Status> {
         Some(request) => Status {
             request_id,
             pending: false,
-            message: describe(
-                &request.kind,
-                &request.outcome,
-                request.user.as_deref().unwrap_or("?"),
-                request.locker.as_deref(),
+            message: asked_by(
+                describe(
+                    &request.kind,
+                    &request.outcome,
+                    request.user.as_deref().unwrap_or("someone"),
+                    request.locker.as_deref(),
+                ),
+                request.actor.as_deref(),
             ),
             outcome: Some(request.outcome),
             locker: request.locker,
@@ -189,4 +205,39 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
             },
         );
     page.or(api).unify().boxed()
+}
+
+#[cfg(test)]
+mod retirement_tests {
+    use super::*;
+
+    #[test]
+    fn a_retirement_and_who_asked_are_described_in_words() {
+        let retire = |outcome, name| describe("retire", outcome, name, Some("A-1"));
+        assert_eq!(retire("retired", "someone"), "Locker A-1 was retired.");
+        assert_eq!(
+            retire("held", "ada"),
+            "Locker A-1 is held by ada: release it first."
+        );
+        assert_eq!(
+            retire("no-such-locker", "someone"),
+            "There is no locker A-1."
+        );
+        assert_eq!(
+            retire("already-retired", "someone"),
+            "Locker A-1 was already retired."
+        );
+        assert_eq!(
+            describe("add", "code-retired", "someone", Some("A-1")),
+            "Locker A-1 was retired; its code is not used again."
+        );
+        assert_eq!(
+            asked_by(retire("retired", "someone"), Some("olga")),
+            "Locker A-1 was retired. (Asked by olga.)"
+        );
+        assert_eq!(
+            asked_by("Locker A-1 was added.".into(), None),
+            "Locker A-1 was added."
+        );
+    }
 }
