@@ -12,7 +12,7 @@ use warren_testkit::amqp_nodes;
 use warren_testkit::proxy::{FaultProxy, Link};
 use warren_testkit::web::says;
 
-use common::{Visitor, form_fields, system, system_with};
+use common::{PASSWORD, Visitor, form_fields, system, system_with};
 
 fn location(response: &reqwest::Response) -> String {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -46,8 +46,9 @@ async fn the_same_form_sent_twice_is_one_request_and_an_altered_attempt_is_refus
     assert_ne!(register, again, "every page load gives a new attempt");
 
     // A double click: two posts of one form, one request with one status page.
-    let first = location(&visitor.send("/register", &register).await);
-    let second = location(&visitor.send("/register", &register).await);
+    let typed = with(&register, "password", PASSWORD);
+    let first = location(&visitor.send("/register", &typed).await);
+    let second = location(&visitor.send("/register", &typed).await);
     assert_eq!(first, second);
     let outcome = visitor.outcome(&first).await;
     assert_eq!(outcome["outcome"], "registered", "{outcome}");
@@ -110,12 +111,16 @@ async fn an_unconfirmed_request_may_have_been_sent_and_sending_it_again_is_handl
     .await;
     let visitor = system.visitor().await;
     // A first request opens the connection through the proxy.
-    visitor.act("/register", &[("name", "bea")]).await;
+    visitor
+        .act("/register", &[("name", "bea"), ("password", PASSWORD)])
+        .await;
 
     // The link goes silent: the request reaches the proxy, its confirm does not come in time.
     proxy.set(Link::Silent);
     let register = form_fields(&visitor.page("/?name=ada").await, "/register");
-    let response = visitor.send("/register", &register).await;
+    let response = visitor
+        .send("/register", &with(&register, "password", PASSWORD))
+        .await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let page = response.text().await.unwrap();
     assert!(
@@ -124,7 +129,11 @@ async fn an_unconfirmed_request_may_have_been_sent_and_sending_it_again_is_handl
             && !page.contains("Nothing was changed"),
         "{page}"
     );
-    // The page offers the very same form again.
+    // The page offers the very same form again, asking for the password rather than echoing it.
+    assert!(
+        !page.contains(PASSWORD) && page.contains(r#"type="password" name="password""#),
+        "{page}"
+    );
     let resend = form_fields(&page, "/register");
     assert_eq!(
         resend.iter().collect::<std::collections::BTreeSet<_>>(),
@@ -132,6 +141,7 @@ async fn an_unconfirmed_request_may_have_been_sent_and_sending_it_again_is_handl
     );
 
     proxy.set(Link::Clear);
+    let resend = with(&resend, "password", PASSWORD);
     let status = location(&visitor.send("/register", &resend).await);
     let outcome = visitor.outcome(&status).await;
     // The held request was delivered too; the two are one request, so the name is not "taken".

@@ -28,6 +28,8 @@ async fn a_user_books_and_releases_a_locker_through_the_forms() {
     page.click("#look-up").await;
     page.shows("#state", "There is no user ada.").await;
     page.screenshot("lockers-2-no-such-user").await;
+    page.fill("input[name=password]", "correct horse battery")
+        .await;
     page.click("#register").await;
     page.shows("#outcome", "ada is registered.").await;
     page.click("#continue").await;

@@ -16,7 +16,7 @@ use warren_messages::topology::{LOCKER_SERVICE_LOCKERS, USER_SERVICE_USERS};
 use warren_testkit::web::page;
 use warren_testkit::{Management, eventually, publisher_as};
 
-use common::{System, Visitor, system};
+use common::{PASSWORD, System, Visitor, system};
 
 /// How long a published request may take to reach its queue.
 const QUEUED_WITHIN: Duration = Duration::from_secs(15);
@@ -31,7 +31,9 @@ async fn add_lockers(visitor: &Visitor, codes: impl IntoIterator<Item = String>)
 }
 
 async fn register(visitor: &Visitor, name: &str) {
-    let outcome = visitor.outcome_of("/register", &[("name", name)]).await;
+    let outcome = visitor
+        .outcome_of("/register", &[("name", name), ("password", PASSWORD)])
+        .await;
     assert_eq!(outcome["outcome"], "registered", "{outcome}");
 }
 
@@ -81,7 +83,9 @@ fn holders(lockers: &Value) -> Vec<(String, String)> {
 async fn register_request_get_a_locker_and_release_it() {
     let (system, visitor) = with_ada_and_lockers(&["a-01"]).await;
 
-    let again = visitor.outcome_of("/register", &[("name", "ada")]).await;
+    let again = visitor
+        .outcome_of("/register", &[("name", "ada"), ("password", PASSWORD)])
+        .await;
     assert_eq!(again["outcome"], "name-taken");
     assert_eq!(again["message"], "The name ada is taken.");
 
@@ -358,7 +362,9 @@ async fn bad_input_is_refused_clearly_and_publishes_nothing() {
         );
     }
     // A valid request from the same visitor does arrive.
-    visitor.act("/register", &[("name", "$ne")]).await;
+    visitor
+        .act("/register", &[("name", "$ne"), ("password", PASSWORD)])
+        .await;
     let arrived = management
         .reaches_depth(&system.vhost, USER_SERVICE_USERS.name, 1, QUEUED_WITHIN)
         .await;

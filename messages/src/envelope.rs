@@ -250,6 +250,7 @@ mod tests {
             crate::events::users::LockerWanted {
                 request_id: Uuid::new_v4(),
                 name: "ada".into(),
+                actor: None,
             },
         );
         let error = Either::decode(&serde_json::to_vec(&other).unwrap()).unwrap_err();

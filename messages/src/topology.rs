@@ -26,7 +26,9 @@ use crate::events::lockers::{
     LockerRetireRequested, LockerUnavailable,
 };
 use crate::events::records::{RecordDeleted, WeatherRecorded};
-use crate::events::users::{DeletionRequested, LockerWanted, RegistrationRequested, ReleaseWanted};
+use crate::events::users::{
+    DeletionRequested, LockerWanted, PromotionRequested, RegistrationRequested, ReleaseWanted,
+};
 use crate::events::votes::VoteCast;
 
 /// The virtual host Warren's services live in.
@@ -194,6 +196,7 @@ pub const SERVICE_USERS: &[BrokerUser] = &[
             route::<DeletionRequested>(),
             route::<LockerWanted>(),
             route::<ReleaseWanted>(),
+            route::<PromotionRequested>(),
             route::<LockerAddRequested>(),
             route::<LockerRetireRequested>(),
         ],

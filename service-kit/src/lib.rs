@@ -3,7 +3,7 @@
 //! (`run`, `Startup`: metrics, the broker connection, database clients), the operational HTTP
 //! endpoints (`/healthz`, `/readyz`, `/metrics`), waiting for a shutdown signal, and the
 //! web-form plumbing of the frontends (sessions, CSRF, attempt ids, form checks, error pages,
-//! the filters every site is built of).
+//! the filters every site is built of), and password hashing (`passwords`: Argon2id).
 //!
 //! It reaches the broker only through `warren-messages`: it opens a service's `Broker`, checks
 //! it for readiness, closes it on shutdown, and builds the consumer a service asks for on the
@@ -16,6 +16,7 @@ pub mod http;
 pub mod limits;
 pub mod mongo;
 pub mod ops;
+pub mod passwords;
 pub mod postgres;
 pub mod shutdown;
 pub mod startup;

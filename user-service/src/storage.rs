@@ -6,7 +6,7 @@ use tokio_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::domain::{
-    self, Answer, Command, Decision, LockerCode, Request, RequestKind, State, User, Write,
+    self, Answer, Command, Decision, LockerCode, Request, RequestKind, Role, State, User, Write,
 };
 
 /// How often one command is decided again because its new user name was taken meanwhile by a
@@ -37,7 +37,7 @@ async fn load(transaction: &Transaction<'_>, command: &Command) -> anyhow::Resul
     let name = command.user().as_str();
     let user = transaction
         .query_opt(
-            "SELECT locker, deleting FROM users WHERE name = $1 FOR UPDATE",
+            "SELECT locker, deleting, role FROM users WHERE name = $1 FOR UPDATE",
             &[&name],
         )
         .await?
@@ -45,6 +45,7 @@ async fn load(transaction: &Transaction<'_>, command: &Command) -> anyhow::Resul
             Ok(User {
                 locker: code(row.get(0))?,
                 deleting: row.get(1),
+                role: Role::parse(row.get(2)).map_err(anyhow::Error::msg)?,
             })
         })
         .transpose()?;
@@ -92,11 +93,15 @@ enum Written {
 async fn write(transaction: &Transaction<'_>, writes: &[Write]) -> anyhow::Result<Written> {
     for (index, write) in writes.iter().enumerate() {
         match write {
-            Write::AddUser(name) => {
+            Write::AddUser {
+                name,
+                password_hash,
+            } => {
                 let inserted = transaction
                     .execute(
-                        "INSERT INTO users (name) VALUES ($1) ON CONFLICT DO NOTHING",
-                        &[&name.as_str()],
+                        "INSERT INTO users (name, password_hash) VALUES ($1, $2) \
+                         ON CONFLICT DO NOTHING",
+                        &[&name.as_str(), &password_hash.as_str()],
                     )
                     .await?;
                 if inserted == 0 {
@@ -113,11 +118,13 @@ async fn write(transaction: &Transaction<'_>, writes: &[Write]) -> anyhow::Resul
                 name,
                 answer,
                 locker,
+                actor,
             } => {
                 transaction
                     .execute(
-                        "INSERT INTO requests (request_id, kind, name, outcome, locker, decided_at) \
-                         VALUES ($1, $2, $3, $4, $5, \
+                        "INSERT INTO requests \
+                             (request_id, kind, name, outcome, locker, actor, decided_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, \
                                  CASE WHEN $4::text IS NULL THEN NULL ELSE now() END) \
                          ON CONFLICT (request_id) DO NOTHING",
                         &[
@@ -126,6 +133,7 @@ async fn write(transaction: &Transaction<'_>, writes: &[Write]) -> anyhow::Resul
                             &name.as_str(),
                             &answer.map(Answer::as_str),
                             &locker.as_ref().map(LockerCode::as_str),
+                            &actor.as_ref().map(|actor| actor.as_str()),
                         ],
                     )
                     .await?;
@@ -166,6 +174,14 @@ async fn write(transaction: &Transaction<'_>, writes: &[Write]) -> anyhow::Resul
             Write::RemoveUser(name) => {
                 transaction
                     .execute("DELETE FROM users WHERE name = $1", &[&name.as_str()])
+                    .await?;
+            }
+            Write::Promote(name) => {
+                transaction
+                    .execute(
+                        "UPDATE users SET role = $2 WHERE name = $1",
+                        &[&name.as_str(), &Role::Operator.as_str()],
+                    )
                     .await?;
             }
         }

@@ -388,6 +388,7 @@ async fn user_service_publishes_on_a_connection_apart_from_the_one_it_consumes_o
         RegistrationRequested {
             request_id: Uuid::now_v7(),
             name: name.clone(),
+            password_hash: warren_service_kit::passwords::hash("correct horse battery").unwrap(),
         },
     );
     publisher.publish(&register).await.unwrap();
@@ -396,6 +397,7 @@ async fn user_service_publishes_on_a_connection_apart_from_the_one_it_consumes_o
         LockerWanted {
             request_id: Uuid::now_v7(),
             name,
+            actor: None,
         },
     );
     publisher.publish(&want).await.unwrap();

@@ -135,12 +135,14 @@ async fn an_outcome_sent_again_after_its_claim_was_pruned_has_no_second_effect()
     app.send(RegistrationRequested {
         request_id: Uuid::now_v7(),
         name: name.clone(),
+        password_hash: warren_service_kit::passwords::hash("correct horse battery").unwrap(),
     })
     .await;
     let wanted = Uuid::now_v7();
     app.send(LockerWanted {
         request_id: wanted,
         name: name.clone(),
+        actor: None,
     })
     .await;
     // locker-service's answer, as it stores it and sends it again on every redelivery.
@@ -167,6 +169,7 @@ async fn an_outcome_sent_again_after_its_claim_was_pruned_has_no_second_effect()
     app.send(ReleaseWanted {
         request_id: release,
         name: name.clone(),
+        actor: None,
     })
     .await;
     assert!(eventually(WITHIN, || requested(&pool, release)).await);

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use user_service::configuration::{DEFAULTS, Settings};
-use user_service::domain::{Answer, Command, LockerCode, UserName, Verdict};
+use user_service::domain::{Answer, Command, LockerCode, PasswordHash, UserName, Verdict};
 use user_service::startup::{SERVICE, build};
 use user_service::storage;
 use uuid::Uuid;
-use warren_service_kit::postgres;
+use warren_service_kit::{passwords, postgres};
 use warren_testkit::{broker_settings, eventually, postgres_database, sql_value};
 
 const WITHIN: Duration = Duration::from_secs(30);
@@ -27,7 +27,17 @@ fn register(name: &str) -> Command {
     Command::Register {
         request: Uuid::now_v7(),
         name: UserName::parse(name).unwrap(),
+        password_hash: password_hash(),
     }
+}
+
+/// A real Argon2id hash, made once.
+fn password_hash() -> PasswordHash {
+    static HASH: std::sync::OnceLock<PasswordHash> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        PasswordHash::parse(passwords::hash("correct horse battery").unwrap()).unwrap()
+    })
+    .clone()
 }
 
 /// Backends of this database waiting for a lock another transaction holds.
@@ -118,6 +128,7 @@ async fn a_late_release_for_an_earlier_deletion_frees_the_locker_of_the_name_reg
         let delete = Command::Delete {
             request,
             name: ada.clone(),
+            actor: None,
         };
         assert_eq!(decide(&pool, &delete).await, Verdict::Forwarded);
     }
@@ -128,6 +139,7 @@ async fn a_late_release_for_an_earlier_deletion_frees_the_locker_of_the_name_reg
     let wanted = Command::Want {
         request: want,
         name: ada.clone(),
+        actor: None,
     };
     assert_eq!(decide(&pool, &wanted).await, Verdict::Forwarded);
     let assigned = Command::Assigned {

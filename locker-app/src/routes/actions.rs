@@ -22,14 +22,17 @@ use warren_messages::events::users::{
     DeletionRequested, LockerWanted, RegistrationRequested, ReleaseWanted,
 };
 use warren_messages::{Envelope, Event, PublishError};
+use warren_service_kit::passwords;
 use warren_service_kit::web::{Refusal, form_post, html, verified_attempt};
 
 use super::{SESSION_COOKIE, State, with_state};
 use crate::startup::SERVICE;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 struct UserForm {
     name: Option<String>,
+    /// Registration only: hashed here, never published, logged or shown again.
+    password: Option<String>,
     csrf: Option<String>,
     attempt: Option<String>,
 }
@@ -80,6 +83,8 @@ struct Sent {
     action: String,
     what: String,
     fields: Vec<(&'static str, String)>,
+    /// The form had a password, which the page asks for again rather than echo it.
+    password: bool,
 }
 
 /// The page for a request whose outcome is unknown: what is known, and the same form again.
@@ -92,6 +97,7 @@ struct Unconfirmed {
     csrf: String,
     attempt: String,
     fields: Vec<(&'static str, String)>,
+    password: bool,
 }
 
 /// Publishes `payload` as the request `sent` and redirects to its status page once it is
@@ -118,6 +124,7 @@ async fn send<E: Event>(state: &State, payload: E, sent: Sent) -> Result<Respons
                 csrf: sent.csrf,
                 attempt: state.attempts.field(sent.session, request_id),
                 fields: sent.fields,
+                password: sent.password,
             };
             Ok(html(&page, StatusCode::SERVICE_UNAVAILABLE))
         }
@@ -178,12 +185,46 @@ async fn user_action(
         action: format!("/{}", action.path()),
         what: action.describe(&name),
         fields: vec![("name", name.clone())],
+        password: matches!(action, Action::Register),
     };
+    let actor = None;
     match action {
-        Action::Register => send(&state, RegistrationRequested { request_id, name }, sent).await,
-        Action::Delete => send(&state, DeletionRequested { request_id, name }, sent).await,
-        Action::Request => send(&state, LockerWanted { request_id, name }, sent).await,
-        Action::Release => send(&state, ReleaseWanted { request_id, name }, sent).await,
+        Action::Register => {
+            let password = form.password.unwrap_or_default();
+            let password_hash = passwords::hash_async(password)
+                .await
+                .map_err(|error| bad(error.to_string()))?;
+            let event = RegistrationRequested {
+                request_id,
+                name,
+                password_hash,
+            };
+            send(&state, event, sent).await
+        }
+        Action::Delete => {
+            let event = DeletionRequested {
+                request_id,
+                name,
+                actor,
+            };
+            send(&state, event, sent).await
+        }
+        Action::Request => {
+            let event = LockerWanted {
+                request_id,
+                name,
+                actor,
+            };
+            send(&state, event, sent).await
+        }
+        Action::Release => {
+            let event = ReleaseWanted {
+                request_id,
+                name,
+                actor,
+            };
+            send(&state, event, sent).await
+        }
     }
 }
 
@@ -204,6 +245,7 @@ async fn add_locker(
         action: "/lockers".to_owned(),
         what: format!("the addition of locker {code} ({location})"),
         fields: vec![("code", code.clone()), ("location", location.clone())],
+        password: false,
     };
     send(
         &state,

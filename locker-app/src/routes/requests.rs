@@ -72,6 +72,8 @@ fn describe(kind: &str, outcome: &str, name: &str, locker: Option<&str>) -> Stri
         (_, "already-holds") => format!("{name} already holds locker {locker}."),
         (_, "released") => format!("{name} released locker {locker}."),
         (_, "holds-none") => format!("{name} holds no locker."),
+        (_, "promoted") => format!("{name} is now an operator."),
+        (_, "already-operator") => format!("{name} is already an operator."),
         (_, "added") => format!("Locker {locker} was added."),
         (_, "code-taken") => format!("There is already a locker {locker}."),
         (_, "code-retired") => format!("Locker {locker} was retired; its code is not used again."),
@@ -98,6 +100,7 @@ fn pending(kind: &str, name: &str) -> String {
         "delete" => format!("the deletion of {name}"),
         "request" => format!("the locker request for {name}"),
         "release" => format!("the release of {name}'s locker"),
+        "promote" => format!("the promotion of {name} to operator"),
         other => format!("the {other} request for {name}"),
     }
 }
@@ -205,6 +208,31 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
             },
         );
     page.or(api).unify().boxed()
+}
+
+#[cfg(test)]
+mod promotion_tests {
+    use super::*;
+
+    #[test]
+    fn a_promotion_is_described_in_words() {
+        assert_eq!(
+            describe("promote", "promoted", "ada", None),
+            "ada is now an operator."
+        );
+        assert_eq!(
+            describe("promote", "already-operator", "ada", None),
+            "ada is already an operator."
+        );
+        assert_eq!(
+            describe("promote", "no-such-user", "ada", None),
+            "There is no user ada."
+        );
+        assert_eq!(
+            pending("promote", "ada"),
+            "the promotion of ada to operator"
+        );
+    }
 }
 
 #[cfg(test)]

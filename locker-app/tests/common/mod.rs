@@ -111,6 +111,9 @@ impl System {
 }
 
 /// The hidden fields of the form in `page` that posts to `action`, as a browser sends them.
+/// The password every test user registers with.
+pub const PASSWORD: &str = "correct horse battery";
+
 pub fn form_fields(page: &str, action: &str) -> Vec<(String, String)> {
     web::form_fields(page, action).unwrap_or_else(|| panic!("no form posts to {action}: {page}"))
 }

@@ -10,6 +10,8 @@ use deadpool_postgres::Pool;
 use serde::Serialize;
 use uuid::Uuid;
 
+pub mod read;
+
 refinery::embed_migrations!("migrations");
 
 /// The shared exactly-once table, then the users tables.
@@ -29,12 +31,15 @@ pub struct User {
 #[derive(Debug, Clone, Serialize)]
 pub struct Request {
     pub request_id: Uuid,
-    /// `register`, `delete`, `request`, `release` or `compensation`.
+    /// `register`, `delete`, `request`, `release`, `compensation` or `promote`.
     pub kind: String,
     pub name: String,
     /// None while pending.
     pub outcome: Option<String>,
     pub locker: Option<String>,
+    /// Who asked: the signed-in account, `warren-operator`, or None (before accounts, and the
+    /// releases user-service asks for itself).
+    pub actor: Option<String>,
 }
 
 fn user(row: &tokio_postgres::Row) -> User {
@@ -68,7 +73,8 @@ pub async fn request(pool: &Pool, request_id: Uuid) -> anyhow::Result<Option<Req
     let client = pool.get().await?;
     let row = client
         .query_opt(
-            "SELECT request_id, kind, name, outcome, locker FROM requests WHERE request_id = $1",
+            "SELECT request_id, kind, name, outcome, locker, actor FROM requests \
+             WHERE request_id = $1",
             &[&request_id],
         )
         .await?;
@@ -78,5 +84,6 @@ pub async fn request(pool: &Pool, request_id: Uuid) -> anyhow::Result<Option<Req
         name: row.get(2),
         outcome: row.get(3),
         locker: row.get(4),
+        actor: row.get(5),
     }))
 }

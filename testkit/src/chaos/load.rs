@@ -282,7 +282,10 @@ impl LockerClient {
         }
         for n in 0..users {
             let name = user_name(n);
-            let done = self.act(&format!("/?name={name}"), "/register", &[]).await;
+            let password = [("password", "chaos password")];
+            let done = self
+                .act(&format!("/?name={name}"), "/register", &password)
+                .await;
             assert!(
                 self.decided(done.and_then(|(_, _, status)| status)).await,
                 "registering {name} was never decided"

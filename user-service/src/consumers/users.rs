@@ -23,11 +23,11 @@ use warren_messages::events::lockers::{
     Unavailability,
 };
 use warren_messages::events::users::{
-    DeletionRequested, LockerWanted, RegistrationRequested, ReleaseWanted,
+    DeletionRequested, LockerWanted, PromotionRequested, RegistrationRequested, ReleaseWanted,
 };
 use warren_messages::{Envelope, Handler, Outcome, exactly_once, one_of};
 
-use crate::domain::{Command, Forward, LockerCode, Unavailable, UserName, Verdict};
+use crate::domain::{Command, Forward, LockerCode, PasswordHash, Unavailable, UserName, Verdict};
 use crate::outbox::{self, Outgoing};
 use crate::startup::SERVICE;
 use crate::storage;
@@ -39,6 +39,7 @@ one_of! {
         Delete(DeletionRequested),
         Want(LockerWanted),
         Release(ReleaseWanted),
+        Promote(PromotionRequested),
         Assigned(LockerAssigned),
         Unavailable(LockerUnavailable),
         Released(LockerReleased),
@@ -52,6 +53,7 @@ impl Incoming {
             Self::Delete(e) => e.message_id,
             Self::Want(e) => e.message_id,
             Self::Release(e) => e.message_id,
+            Self::Promote(e) => e.message_id,
             Self::Assigned(e) => e.message_id,
             Self::Unavailable(e) => e.message_id,
             Self::Released(e) => e.message_id,
@@ -62,22 +64,32 @@ impl Incoming {
     fn command(&self) -> Result<Command, String> {
         let name = UserName::parse;
         let code = LockerCode::parse;
+        let actor = |actor: &Option<String>| actor.clone().map(UserName::parse).transpose();
         Ok(match self {
             Self::Register(e) => Command::Register {
                 request: e.payload.request_id,
                 name: name(e.payload.name.as_str())?,
+                password_hash: PasswordHash::parse(e.payload.password_hash.as_str())?,
             },
             Self::Delete(e) => Command::Delete {
                 request: e.payload.request_id,
                 name: name(e.payload.name.as_str())?,
+                actor: actor(&e.payload.actor)?,
             },
             Self::Want(e) => Command::Want {
                 request: e.payload.request_id,
                 name: name(e.payload.name.as_str())?,
+                actor: actor(&e.payload.actor)?,
             },
             Self::Release(e) => Command::Release {
                 request: e.payload.request_id,
                 name: name(e.payload.name.as_str())?,
+                actor: actor(&e.payload.actor)?,
+            },
+            Self::Promote(e) => Command::Promote {
+                request: e.payload.request_id,
+                name: name(e.payload.name.as_str())?,
+                actor: actor(&e.payload.actor)?,
             },
             Self::Assigned(e) => Command::Assigned {
                 request: e.payload.request_id,
@@ -109,6 +121,7 @@ impl Incoming {
             Self::Delete(e) => outgoing(e, forward),
             Self::Want(e) => outgoing(e, forward),
             Self::Release(e) => outgoing(e, forward),
+            Self::Promote(e) => outgoing(e, forward),
             Self::Assigned(e) => outgoing(e, forward),
             Self::Unavailable(e) => outgoing(e, forward),
             Self::Released(e) => outgoing(e, forward),

@@ -5,14 +5,18 @@
 use uuid::Uuid;
 
 use super::input::{Command, State, Unavailable, User};
-use super::names::{Answer, LockerCode, RequestKind, UserName};
+use super::names::{Answer, LockerCode, PasswordHash, RequestKind, Role, UserName};
 
 /// A change to user-service's tables, in the order given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
-    /// Inserts the user. Always the first write of its decision: if another transaction took
-    /// the name meanwhile, the shell reads the state again and decides again.
-    AddUser(UserName),
+    /// Inserts the user, a member, with their password's hash. Always the first write of its
+    /// decision: if another transaction took the name meanwhile, the shell reads the state again
+    /// and decides again.
+    AddUser {
+        name: UserName,
+        password_hash: PasswordHash,
+    },
     /// Records a request (unless one is recorded under its id); `answer` None leaves it pending.
     Record {
         request: Uuid,
@@ -20,6 +24,8 @@ pub enum Write {
         name: UserName,
         answer: Option<Answer>,
         locker: Option<LockerCode>,
+        /// Who asked, when the request says.
+        actor: Option<UserName>,
     },
     /// Answers a pending request.
     Answer {
@@ -33,6 +39,8 @@ pub enum Write {
     },
     MarkDeleting(UserName),
     RemoveUser(UserName),
+    /// Makes the user an operator.
+    Promote(UserName),
 }
 
 /// An event for locker-service, staged in the outbox with the writes.
@@ -70,8 +78,21 @@ pub fn compensation_for(request: Uuid) -> Uuid {
     Uuid::new_v5(&request, b"release-after-deletion")
 }
 
-/// Decides `command` against `state`.
+/// Decides `command` against `state`. The request's record names who asked (the command's
+/// actor); a record of a request user-service asks for itself names nobody.
 pub fn decide(state: &State, command: &Command) -> Decision {
+    let mut decision = decide_what(state, command);
+    for write in &mut decision.writes {
+        if let Write::Record { request, actor, .. } = write
+            && *request == command.request()
+        {
+            *actor = command.actor().cloned();
+        }
+    }
+    decision
+}
+
+fn decide_what(state: &State, command: &Command) -> Decision {
     let copy = match &state.request {
         // A request recorded already was taken; an outcome for an answered request is a copy
         // (locker-service sends its stored outcome again whenever the request reaches it).
@@ -83,7 +104,11 @@ pub fn decide(state: &State, command: &Command) -> Decision {
     }
     let live = state.user.as_ref().filter(|user| !user.deleting);
     match command {
-        Command::Register { request, name } => {
+        Command::Register {
+            request,
+            name,
+            password_hash,
+        } => {
             let answer = if state.user.is_some() {
                 Answer::NameTaken
             } else {
@@ -91,7 +116,10 @@ pub fn decide(state: &State, command: &Command) -> Decision {
             };
             let mut writes = Vec::new();
             if answer == Answer::Registered {
-                writes.push(Write::AddUser(name.clone()));
+                writes.push(Write::AddUser {
+                    name: name.clone(),
+                    password_hash: password_hash.clone(),
+                });
             }
             writes.push(record(
                 *request,
@@ -102,7 +130,7 @@ pub fn decide(state: &State, command: &Command) -> Decision {
             ));
             Decision::answered(answer, writes)
         }
-        Command::Delete { request, name } => match &state.user {
+        Command::Delete { request, name, .. } => match &state.user {
             None => answer_here(
                 *request,
                 RequestKind::Delete,
@@ -124,7 +152,7 @@ pub fn decide(state: &State, command: &Command) -> Decision {
                 )
             }
         },
-        Command::Want { request, name } => match live {
+        Command::Want { request, name, .. } => match live {
             None => answer_here(*request, RequestKind::Want, name, Answer::NoSuchUser, None),
             Some(User {
                 locker: Some(code), ..
@@ -143,7 +171,7 @@ pub fn decide(state: &State, command: &Command) -> Decision {
                 },
             ),
         },
-        Command::Release { request, name } => match live {
+        Command::Release { request, name, .. } => match live {
             None => answer_here(
                 *request,
                 RequestKind::Release,
@@ -166,6 +194,40 @@ pub fn decide(state: &State, command: &Command) -> Decision {
                     request: *request,
                     user: name.clone(),
                 },
+            ),
+        },
+        Command::Promote { request, name, .. } => match live {
+            None => answer_here(
+                *request,
+                RequestKind::Promote,
+                name,
+                Answer::NoSuchUser,
+                None,
+            ),
+            Some(User {
+                role: Role::Operator,
+                ..
+            }) => answer_here(
+                *request,
+                RequestKind::Promote,
+                name,
+                Answer::AlreadyOperator,
+                None,
+            ),
+            Some(User {
+                role: Role::Member, ..
+            }) => Decision::answered(
+                Answer::Promoted,
+                vec![
+                    record(
+                        *request,
+                        RequestKind::Promote,
+                        name,
+                        Some(Answer::Promoted),
+                        None,
+                    ),
+                    Write::Promote(name.clone()),
+                ],
             ),
         },
         Command::Assigned {
@@ -282,6 +344,7 @@ fn record(
         name: name.clone(),
         answer,
         locker,
+        actor: None,
     }
 }
 

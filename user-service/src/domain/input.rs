@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use super::names::{Answer, LockerCode, RequestKind, UserName};
+use super::names::{Answer, LockerCode, PasswordHash, RequestKind, Role, UserName};
 
 /// What arrives, validated: a request from locker-app or an outcome from locker-service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,18 +10,28 @@ pub enum Command {
     Register {
         request: Uuid,
         name: UserName,
+        password_hash: PasswordHash,
     },
     Delete {
         request: Uuid,
         name: UserName,
+        actor: Option<UserName>,
     },
     Want {
         request: Uuid,
         name: UserName,
+        actor: Option<UserName>,
     },
     Release {
         request: Uuid,
         name: UserName,
+        actor: Option<UserName>,
+    },
+    /// Make `name` an operator.
+    Promote {
+        request: Uuid,
+        name: UserName,
+        actor: Option<UserName>,
     },
     Assigned {
         request: Uuid,
@@ -57,6 +67,7 @@ impl Command {
             | Self::Delete { request, .. }
             | Self::Want { request, .. }
             | Self::Release { request, .. }
+            | Self::Promote { request, .. }
             | Self::Assigned { request, .. }
             | Self::Unavailable { request, .. }
             | Self::Released { request, .. } => *request,
@@ -69,10 +80,22 @@ impl Command {
             Self::Register { name, .. }
             | Self::Delete { name, .. }
             | Self::Want { name, .. }
-            | Self::Release { name, .. } => name,
+            | Self::Release { name, .. }
+            | Self::Promote { name, .. } => name,
             Self::Assigned { user, .. }
             | Self::Unavailable { user, .. }
             | Self::Released { user, .. } => user,
+        }
+    }
+
+    /// The signed-in account that asked, for a request that says so.
+    pub fn actor(&self) -> Option<&UserName> {
+        match self {
+            Self::Delete { actor, .. }
+            | Self::Want { actor, .. }
+            | Self::Release { actor, .. }
+            | Self::Promote { actor, .. } => actor.as_ref(),
+            _ => None,
         }
     }
 
@@ -106,4 +129,5 @@ pub struct User {
     pub locker: Option<LockerCode>,
     /// Deletion was asked; it waits for the release of the user's locker.
     pub deleting: bool,
+    pub role: Role,
 }

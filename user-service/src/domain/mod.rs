@@ -13,4 +13,4 @@ mod tests;
 
 pub use decide::{Decision, Forward, Verdict, Write, compensation_for, decide};
 pub use input::{Command, Request, State, Unavailable, User};
-pub use names::{Answer, LockerCode, RequestKind, UserName};
+pub use names::{Answer, LockerCode, PasswordHash, RequestKind, Role, UserName};

@@ -20,6 +20,18 @@ use proptest::prelude::*;
 
 use crate::world::{Step, World, step};
 
+/// A real Argon2id hash, made once: every registration in the model carries it.
+fn password_hash() -> user_service::domain::PasswordHash {
+    static HASH: std::sync::OnceLock<user_service::domain::PasswordHash> =
+        std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let phc = warren_service_kit::passwords::hash("correct horse battery")
+            .expect("a password of the right length");
+        user_service::domain::PasswordHash::parse(phc).expect("an Argon2id hash")
+    })
+    .clone()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(50000))]
 

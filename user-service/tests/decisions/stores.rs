@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use user_service::domain::{
-    Answer, Command, Forward, LockerCode, Request, RequestKind, State, Unavailable, User, UserName,
-    Write,
+    Answer, Command, Forward, LockerCode, Request, RequestKind, Role, State, Unavailable, User,
+    UserName, Write,
 };
 use uuid::Uuid;
 
@@ -40,7 +40,7 @@ impl Tables {
     pub fn write(&mut self, writes: &[Write]) {
         for write in writes {
             match write.clone() {
-                Write::AddUser(name) => {
+                Write::AddUser { name, .. } => {
                     let before = self.users.insert(name, User::default());
                     assert!(before.is_none(), "a taken name was added");
                 }
@@ -50,6 +50,7 @@ impl Tables {
                     name,
                     answer,
                     locker,
+                    ..
                 } => {
                     let row = Row {
                         kind,
@@ -83,6 +84,11 @@ impl Tables {
                 }
                 Write::RemoveUser(name) => {
                     self.users.remove(&name);
+                }
+                Write::Promote(name) => {
+                    if let Some(row) = self.users.get_mut(&name) {
+                        row.role = Role::Operator;
+                    }
                 }
             }
         }

@@ -94,11 +94,28 @@ impl World {
             Step::Ask { kind, user } => {
                 let request = Uuid::from_u128(u128::from(self.id()));
                 let name = name(*user);
+                let actor = Some(name.clone());
                 let body = match kind {
-                    0 => Command::Register { request, name },
-                    1 => Command::Delete { request, name },
-                    2 => Command::Want { request, name },
-                    _ => Command::Release { request, name },
+                    0 => Command::Register {
+                        request,
+                        name,
+                        password_hash: crate::password_hash(),
+                    },
+                    1 => Command::Delete {
+                        request,
+                        name,
+                        actor,
+                    },
+                    2 => Command::Want {
+                        request,
+                        name,
+                        actor,
+                    },
+                    _ => Command::Release {
+                        request,
+                        name,
+                        actor,
+                    },
                 };
                 self.asked.push(request);
                 let id = self.id();

@@ -16,7 +16,33 @@ fn a1() -> LockerCode {
 }
 
 fn user(locker: Option<LockerCode>, deleting: bool) -> Option<User> {
-    Some(User { locker, deleting })
+    Some(User {
+        locker,
+        deleting,
+        role: Role::Member,
+    })
+}
+
+fn operator(locker: Option<LockerCode>, deleting: bool) -> Option<User> {
+    Some(User {
+        locker,
+        deleting,
+        role: Role::Operator,
+    })
+}
+
+/// The Argon2id hash of ada's password (a fixed PHC string: the core only carries it).
+fn hash() -> PasswordHash {
+    PasswordHash::parse(
+        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$\
+         bWFkZXVwaGFzaG1hZGV1cGhhc2htYWRldXBoYXNobWFkZQ",
+    )
+    .unwrap()
+}
+
+/// Who asks for ada in these tests: ada herself.
+fn actor() -> Option<UserName> {
+    Some(ada())
 }
 
 fn state(request: Option<(RequestKind, Option<Answer>)>, user: Option<User>) -> State {
@@ -42,6 +68,11 @@ fn record(
         name: ada(),
         answer,
         locker,
+        // Every request ada asks names her; a registration and user-service's own names nobody.
+        actor: match kind {
+            RequestKind::Register | RequestKind::Compensation => None,
+            _ => actor(),
+        },
     }
 }
 
@@ -87,12 +118,33 @@ fn recorded(r: Uuid, kind: RequestKind, answer: Answer, locker: Option<LockerCod
 
 /// ada's request of `kind` from locker-app, under a fresh request id.
 fn ada_asks(kind: RequestKind) -> (Uuid, Command) {
-    let (request, name) = (Uuid::now_v7(), ada());
+    let (request, name, actor) = (Uuid::now_v7(), ada(), actor());
     let command = match kind {
-        RequestKind::Register => Command::Register { request, name },
-        RequestKind::Delete => Command::Delete { request, name },
-        RequestKind::Want => Command::Want { request, name },
-        RequestKind::Release => Command::Release { request, name },
+        RequestKind::Register => Command::Register {
+            request,
+            name,
+            password_hash: hash(),
+        },
+        RequestKind::Delete => Command::Delete {
+            request,
+            name,
+            actor,
+        },
+        RequestKind::Want => Command::Want {
+            request,
+            name,
+            actor,
+        },
+        RequestKind::Release => Command::Release {
+            request,
+            name,
+            actor,
+        },
+        RequestKind::Promote => Command::Promote {
+            request,
+            name,
+            actor,
+        },
         RequestKind::Compensation => panic!("locker-app never asks for a compensation"),
     };
     (request, command)
