@@ -3,6 +3,7 @@
 
 use secrecy::SecretString;
 use serde::Deserialize;
+use warren_service_kit::limits::RateLimit;
 use warren_service_kit::postgres::PostgresSettings;
 
 warren_service_kit::service_settings!(Sections);
@@ -13,8 +14,20 @@ pub struct Sections {
     pub postgres: PostgresSettings,
     pub poll: PollSettings,
     pub web: WebSettings,
+    pub results: ResultsSettings,
+    /// `POST /vote` per client address, in this instance.
+    pub vote_limit: RateLimit,
     #[serde(default)]
     pub clock: ClockSettings,
+}
+
+/// The live results.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsSettings {
+    /// Server-sent-event streams open at once in this instance; past it a results page gets
+    /// 503 for its stream and reloads itself instead. 0 turns live updates off.
+    pub max_streams: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

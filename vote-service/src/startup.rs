@@ -11,6 +11,7 @@ use crate::configuration::Settings;
 use crate::domain::Poll;
 use crate::live;
 use crate::routes::{self, State};
+use warren_service_kit::limits::Limiter;
 use warren_service_kit::web::{Attempts, Csrf};
 
 /// The service's name: its broker user, connection name and log field.
@@ -27,6 +28,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let csrf = Csrf::from_settings(&settings.web.csrf_secret, "warren-vote")?;
     let attempts = Attempts::new(csrf.with_purpose("warren-vote-attempt"));
     let voter_log = csrf.with_purpose("warren-vote-log");
+    settings.vote_limit.validate("vote_limit")?;
     let (sender, live) = live::channel();
     let state = Arc::new(State {
         poll: poll.clone(),
@@ -37,6 +39,9 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         voter_log,
         clock: Clock::with_offset_ms(settings.clock.offset_ms)?,
         live,
+        streams: live::Streams::new(settings.results.max_streams),
+        vote_limit: Limiter::new(settings.vote_limit),
+        clients: settings.http.trusted_proxies.clone(),
         hostname: gethostname::gethostname().to_string_lossy().into_owned(),
         max_body_bytes: settings.web.max_body_bytes,
     });

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::system;
+use common::{system, system_with};
 use warren_testkit::browser::Driver;
 use warren_testkit::eventually;
 
@@ -46,6 +46,52 @@ async fn the_results_page_updates_live_when_a_vote_is_cast_in_another_window() {
     results.screenshot("votes-4-results-live").await;
 
     voter.close().await;
+    results.close().await;
+    driver.stop();
+    system.vote.stop().await;
+    system.worker.unwrap().stop().await;
+}
+
+#[tokio::test]
+async fn with_no_room_for_a_stream_the_results_page_reloads_itself_instead() {
+    let system = system_with(true, |settings| settings.results.max_streams = 0).await;
+    let vote = &system.vote;
+
+    let driver = Driver::start().await;
+    let results = driver.session().await;
+    results.open(&vote.url("/results")).await;
+    assert_eq!(results.text("#summary").await, "No votes yet");
+    let told = eventually(Duration::from_secs(10), || async {
+        results
+            .text("#live")
+            .await
+            .contains("reloads every 5 seconds")
+    })
+    .await;
+    assert!(
+        told,
+        "the page does not say it reloads: {:?}",
+        results.text("#live").await
+    );
+    results.screenshot("votes-5-results-reloading").await;
+
+    let client = warren_testkit::web::browser();
+    let shown = common::ballot(&client, vote).await;
+    let voted = common::send(&client, vote, &shown.form("b")).await;
+    assert_eq!(voted.status(), reqwest::StatusCode::SEE_OTHER);
+
+    // No stream could be had: the vote shows up through a reload.
+    let updated = eventually(Duration::from_secs(20), || async {
+        results.text("#summary").await == "1 vote"
+    })
+    .await;
+    assert!(
+        updated,
+        "results still show {:?}",
+        results.text("#summary").await
+    );
+    assert_eq!(results.text(".option[data-key=b] .votes").await, "1");
+
     results.close().await;
     driver.stop();
     system.vote.stop().await;

@@ -1,6 +1,10 @@
-//! `POST /vote`: checks the request (size, content type, Origin, CSRF token, attempt id,
-//! option), publishes the vote and answers only after the broker confirmed it. Nothing is
-//! published for a request that fails a check.
+//! `POST /vote`: checks the request (size, content type, Origin, the client address's rate,
+//! CSRF token, attempt id, option), publishes the vote and answers only after the broker
+//! confirmed it. Nothing is published for a request that fails a check.
+//!
+//! Voters are anonymous: a voter is the id in their cookie, so dropping the cookie makes a new
+//! voter, as in every anonymous poll. What brakes one machine stuffing votes that way is the
+//! rate limit per client address (`vote_limit`), which answers 429 with `Retry-After`.
 //!
 //! The vote's message id is the ballot's attempt id, and its sequence comes from the log the
 //! voter carries (`voter_log`), so sending the same ballot again is the same vote, and every
@@ -21,6 +25,7 @@ use warp::{Filter, Rejection, Reply};
 use warren_messages::events::votes::{OrderedVoteCast, VoteCast};
 use warren_messages::{Envelope, PublishError};
 
+use warren_service_kit::limits::client_address;
 use warren_service_kit::web::{Refusal, form_post, html, verified_attempt};
 
 use super::{CHOICE_COOKIE, State, VOTER_COOKIE, with_state};
@@ -51,12 +56,29 @@ pub fn route(state: Arc<State>) -> BoxedFilter<(Response,)> {
     let limit = state.max_body_bytes;
     warp::path!("vote")
         .and(form_post(limit))
+        .and(within_rate(state.clone()))
         .and(warp::cookie::optional::<String>(VOTER_COOKIE))
         .and(warp::cookie::optional::<String>(voter_log::COOKIE))
         .and(warp::body::form::<VoteForm>())
         .and(with_state(state))
         .and_then(cast)
         .boxed()
+}
+
+/// The client's address has votes left in its bucket (`vote_limit`); 429 otherwise.
+fn within_rate(state: Arc<State>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    client_address(state.clients.clone())
+        .and(with_state(state))
+        .and_then(|client, state: Arc<State>| async move {
+            state
+                .vote_limit
+                .admit(
+                    client,
+                    "too many votes from your address: wait a moment and try again",
+                )
+                .map_err(Refusal::reject)
+        })
+        .untuple_one()
 }
 
 /// Why a ballot sent before cannot be sent now.
