@@ -18,6 +18,13 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 type Check = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
 
+/// A check that did not pass: how (`failed`, `timeout`: what `/readyz` says) and why (what only
+/// the log says).
+struct Failure {
+    how: &'static str,
+    why: String,
+}
+
 /// The named dependencies a service needs before it can do its work.
 #[derive(Clone, Default)]
 pub struct Readiness {
@@ -79,8 +86,14 @@ impl Readiness {
         let results = join_all(self.checks.iter().map(|(name, check)| async move {
             let outcome = match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(error)) => Err(("failed", format!("{error:#}"))),
-                Err(_) => Err(("timeout", format!("no answer within {CHECK_TIMEOUT:?}"))),
+                Ok(Err(error)) => Err(Failure {
+                    how: "failed",
+                    why: format!("{error:#}"),
+                }),
+                Err(_) => Err(Failure {
+                    how: "timeout",
+                    why: format!("no answer within {CHECK_TIMEOUT:?}"),
+                }),
             };
             (*name, outcome)
         }))
@@ -92,7 +105,7 @@ impl Readiness {
             .map(|(name, outcome)| {
                 let value = match outcome {
                     Ok(()) => "ok",
-                    Err((summary, _)) => summary,
+                    Err(failure) => failure.how,
                 };
                 (name.to_owned(), json!(value))
             })
@@ -101,13 +114,13 @@ impl Readiness {
     }
 
     /// Logs each failure that is new or differs from the last one logged, and each recovery.
-    fn log_changes(&self, results: &[(&'static str, Result<(), (&str, String)>)]) {
+    fn log_changes(&self, results: &[(&'static str, Result<(), Failure>)]) {
         let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
         for (name, outcome) in results {
             match outcome {
-                Err((_, error)) if logged.get(name) != Some(error) => {
-                    tracing::warn!(check = name, error = %error, "a readiness check failed");
-                    logged.insert(name, error.clone());
+                Err(Failure { why, .. }) if logged.get(name) != Some(why) => {
+                    tracing::warn!(check = name, error = %why, "a readiness check failed");
+                    logged.insert(name, why.clone());
                 }
                 Ok(()) if logged.remove(name).is_some() => {
                     tracing::info!(check = name, "a readiness check passes again");
@@ -199,7 +212,7 @@ mod tests {
     /// Takes `CHECK_TIMEOUT` (2 s) of real time: tokio's paused clock needs its test-util.
     #[tokio::test]
     async fn readyz_says_timeout_for_a_check_that_does_not_answer() {
-        let readiness = Readiness::new().with_check("mongo", || std::future::pending());
+        let readiness = Readiness::new().with_check("mongo", std::future::pending);
         let response = warp::test::request()
             .path("/readyz")
             .reply(&routes("test", readiness))
