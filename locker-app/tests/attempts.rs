@@ -28,7 +28,7 @@ fn with(fields: &[(String, String)], name: &str, value: &str) -> Vec<(String, St
 
 async fn codes(visitor: &Visitor) -> Vec<String> {
     let lockers: Value = visitor.get_json("/api/lockers").await;
-    lockers
+    lockers["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -1,8 +1,14 @@
 //! `GET /` (a user's state and the forms that fit it), `GET /users`, `GET /lockers`, and the
 //! same as JSON under `/api`, with `GET /api/reconcile`.
+//!
+//! Every list is one page at a time, by key (`?limit=&after=`, `after` the last key of the
+//! page before): at most [`MAX_PAGE`] rows, [`DEFAULT_PAGE`] unless asked, each page linking
+//! to the next only when there is one.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use askama::Template;
 use serde::Deserialize;
@@ -39,6 +45,8 @@ struct Home {
 #[template(path = "users.html")]
 struct UsersPage {
     users: Vec<warren_store_users::User>,
+    /// The next page's address, if there is one.
+    next: Option<String>,
 }
 
 #[derive(Template)]
@@ -46,6 +54,7 @@ struct UsersPage {
 struct LockersPage {
     lockers: Vec<warren_store_lockers::Locker>,
     free: usize,
+    next: Option<String>,
     csrf: String,
     forms: Forms,
 }
@@ -81,14 +90,92 @@ fn unavailable(what: &str, error: &anyhow::Error) -> Rejection {
     Refusal::Unavailable(format!("{what} cannot be read right now; please try again")).reject()
 }
 
-async fn all_users(state: &State) -> Result<Vec<warren_store_users::User>, Rejection> {
-    warren_store_users::users(&state.users)
+/// The page size unless one is asked for.
+pub const DEFAULT_PAGE: usize = 50;
+/// The largest page anyone may ask for.
+pub const MAX_PAGE: usize = 200;
+
+/// `?limit=&after=`, as sent.
+#[derive(Deserialize)]
+struct PageQuery {
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+impl PageQuery {
+    /// The page size asked for, if it is a whole number from 1 to [`MAX_PAGE`].
+    fn limit(&self) -> Result<usize, String> {
+        match self.limit.as_deref() {
+            None | Some("") => Ok(DEFAULT_PAGE),
+            Some(limit) => limit
+                .parse::<usize>()
+                .ok()
+                .filter(|limit| (1..=MAX_PAGE).contains(limit))
+                .ok_or_else(|| format!("limit must be a whole number from 1 to {MAX_PAGE}")),
+        }
+    }
+
+    /// For a page, which may clamp: a size out of bounds becomes the nearest bound.
+    fn clamped_limit(&self) -> usize {
+        self.limit()
+            .unwrap_or_else(|_| match self.limit.as_deref().map(str::parse::<u64>) {
+                Some(Ok(0)) | Some(Err(_)) | None => DEFAULT_PAGE,
+                Some(Ok(_)) => MAX_PAGE,
+            })
+    }
+
+    fn after(&self) -> Option<&str> {
+        self.after.as_deref().filter(|after| !after.is_empty())
+    }
+}
+
+/// The address of the page of `path` after the key `after`.
+fn next_page(path: &str, limit: usize, after: &str) -> String {
+    format!(
+        "{path}?limit={limit}&after={}",
+        utf8_percent_encode(after, NON_ALPHANUMERIC)
+    )
+}
+
+/// A JSON page: `body` with `next` (the next page's address, or null) and, when there is a
+/// next page, a `Link: <…>; rel="next"` header.
+fn json_page(mut body: serde_json::Value, next: Option<String>) -> Response {
+    body["next"] = next.clone().into();
+    let reply = warp::reply::json(&body).into_response();
+    match next {
+        Some(next) => warp::reply::with_header(reply, "link", format!("<{next}>; rel=\"next\""))
+            .into_response(),
+        None => reply,
+    }
+}
+
+/// A JSON API asked for a page size out of bounds: 400, saying which.
+fn bad_limit(message: String) -> Response {
+    warp::reply::with_status(
+        warp::reply::json(&serde_json::json!({
+            "error": { "code": "invalid-limit", "message": message, "field": "limit" }
+        })),
+        StatusCode::BAD_REQUEST,
+    )
+    .into_response()
+}
+
+async fn users_page(
+    state: &State,
+    query: &PageQuery,
+    limit: usize,
+) -> Result<warren_store_users::Page<warren_store_users::User>, Rejection> {
+    warren_store_users::users(&state.users, query.after(), limit)
         .await
         .map_err(|error| unavailable("the users", &error))
 }
 
-async fn all_lockers(state: &State) -> Result<Vec<warren_store_lockers::Locker>, Rejection> {
-    warren_store_lockers::all_lockers(&state.lockers)
+async fn lockers_page(
+    state: &State,
+    query: &PageQuery,
+    limit: usize,
+) -> Result<warren_store_lockers::Page<warren_store_lockers::Locker>, Rejection> {
+    warren_store_lockers::lockers_page(&state.lockers, query.after(), limit)
         .await
         .map_err(|error| unavailable("the lockers", &error))
 }
@@ -137,42 +224,69 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and_then(home);
     let users = warp::path!("users")
         .and(warp::get())
+        .and(warp::query::<PageQuery>())
         .and(with_state(state.clone()))
-        .and_then(|state: Arc<State>| async move {
-            let users = all_users(&state).await?;
-            Ok::<_, Rejection>(html(&UsersPage { users }, StatusCode::OK))
+        .and_then(|query: PageQuery, state: Arc<State>| async move {
+            let limit = query.clamped_limit();
+            let page = users_page(&state, &query, limit).await?;
+            let next = page.next.map(|after| next_page("/users", limit, &after));
+            let page = UsersPage {
+                users: page.items,
+                next,
+            };
+            Ok::<_, Rejection>(html(&page, StatusCode::OK))
         });
     let lockers = warp::path!("lockers")
         .and(warp::get())
+        .and(warp::query::<PageQuery>())
         .and(session(SESSION_COOKIE))
         .and(with_state(state.clone()))
-        .and_then(|session: Session, state: Arc<State>| async move {
-            let lockers = all_lockers(&state).await?;
-            let free = lockers
-                .iter()
-                .filter(|locker| locker.holder.is_none())
-                .count();
-            let page = LockersPage {
-                lockers,
-                free,
-                csrf: state.csrf.token(session.id),
-                forms: Forms::new(&state, &session),
-            };
-            Ok::<_, Rejection>(session.attach(fresh(html(&page, StatusCode::OK))))
-        });
+        .and_then(
+            |query: PageQuery, session: Session, state: Arc<State>| async move {
+                let limit = query.clamped_limit();
+                let page = lockers_page(&state, &query, limit).await?;
+                let free = page
+                    .items
+                    .iter()
+                    .filter(|locker| locker.holder.is_none())
+                    .count();
+                let page = LockersPage {
+                    lockers: page.items,
+                    free,
+                    next: page.next.map(|after| next_page("/lockers", limit, &after)),
+                    csrf: state.csrf.token(session.id),
+                    forms: Forms::new(&state, &session),
+                };
+                Ok::<_, Rejection>(session.attach(fresh(html(&page, StatusCode::OK))))
+            },
+        );
     let api_users = warp::path!("api" / "users")
         .and(warp::get())
+        .and(warp::query::<PageQuery>())
         .and(with_state(state.clone()))
-        .and_then(|state: Arc<State>| async move {
-            let users = all_users(&state).await?;
-            Ok::<_, Rejection>(warp::reply::json(&users).into_response())
+        .and_then(|query: PageQuery, state: Arc<State>| async move {
+            let limit = match query.limit() {
+                Ok(limit) => limit,
+                Err(message) => return Ok(bad_limit(message)),
+            };
+            let page = users_page(&state, &query, limit).await?;
+            let next = page
+                .next
+                .map(|after| next_page("/api/users", limit, &after));
+            Ok::<_, Rejection>(json_page(serde_json::json!({ "items": page.items }), next))
         });
     let api_lockers = warp::path!("api" / "lockers")
         .and(warp::get())
+        .and(warp::query::<PageQuery>())
         .and(with_state(state.clone()))
-        .and_then(|state: Arc<State>| async move {
-            let lockers = all_lockers(&state).await?;
-            let view: Vec<HashMap<&str, Option<&str>>> = lockers
+        .and_then(|query: PageQuery, state: Arc<State>| async move {
+            let limit = match query.limit() {
+                Ok(limit) => limit,
+                Err(message) => return Ok(bad_limit(message)),
+            };
+            let page = lockers_page(&state, &query, limit).await?;
+            let view: Vec<HashMap<&str, Option<&str>>> = page
+                .items
                 .iter()
                 .map(|locker| {
                     HashMap::from([
@@ -182,16 +296,30 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
                     ])
                 })
                 .collect();
-            Ok::<_, Rejection>(warp::reply::json(&view).into_response())
+            let next = page
+                .next
+                .map(|after| next_page("/api/lockers", limit, &after));
+            Ok::<_, Rejection>(json_page(serde_json::json!({ "items": view }), next))
         });
     let api_reconcile = warp::path!("api" / "reconcile")
         .and(warp::get())
+        .and(warp::query::<PageQuery>())
         .and(with_state(state))
-        .and_then(|state: Arc<State>| async move {
-            let report = reconcile::check(&state.users, &state.lockers)
+        .and_then(|query: PageQuery, state: Arc<State>| async move {
+            let limit = match query.limit() {
+                Ok(limit) => limit,
+                Err(message) => return Ok(bad_limit(message)),
+            };
+            let report = reconcile::check(&state.users, &state.lockers, query.after(), limit)
                 .await
                 .map_err(|error| unavailable("the stores", &error))?;
-            Ok::<_, Rejection>(warp::reply::json(&report).into_response())
+            let next = report
+                .through
+                .as_deref()
+                .map(|through| next_page("/api/reconcile", limit, through));
+            let body = serde_json::to_value(&report)
+                .map_err(|error| unavailable("the report", &error.into()))?;
+            Ok::<_, Rejection>(json_page(body, next))
         });
     home.or(users)
         .unify()

@@ -20,7 +20,7 @@
 
 use futures::TryStreamExt;
 use mongodb::bson::{self, Document, doc};
-use mongodb::options::IndexOptions;
+use mongodb::options::{Hint, IndexOptions};
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
@@ -130,10 +130,136 @@ pub async fn prepare(database: &Database) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every locker, by code.
+/// One page of a list in key order, and the key to ask for the page after it (`after`), if
+/// there is one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// A `find` as readers send it: the filter, the order, the number of documents asked for and
+/// the index named, so that a test can ask the server how it would run the very same query.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub filter: Document,
+    pub sort: Document,
+    pub limit: i64,
+    pub hint: &'static str,
+}
+
+impl Query {
+    async fn run(self, collection: Collection<Locker>) -> anyhow::Result<Vec<Locker>> {
+        Ok(collection
+            .find(self.filter)
+            .sort(self.sort)
+            .limit(self.limit)
+            .hint(Hint::Name(self.hint.to_owned()))
+            .await?
+            .try_collect()
+            .await?)
+    }
+
+    /// The `explain` command for this query on the lockers collection.
+    pub fn explain(&self) -> Document {
+        doc! {
+            "explain": {
+                "find": LOCKERS,
+                "filter": self.filter.clone(),
+                "sort": self.sort.clone(),
+                "limit": self.limit,
+                "hint": self.hint,
+            },
+            "verbosity": "queryPlanner",
+        }
+    }
+}
+
+/// The index MongoDB keeps on `_id`.
+pub const BY_CODE: &str = "_id_";
+/// The unique sparse index on `holder`.
+pub const BY_HOLDER: &str = "one_locker_per_holder";
+
+/// Lockers by code after `after`, `limit + 1` of them (one more than a page, to know whether
+/// another page follows). Keyset pagination on `_id`: its index serves both the order and the
+/// start, so a page costs the same at any depth.
+pub fn lockers_query(after: Option<&str>, limit: usize) -> Query {
+    // Retired lockers are left out of the list (kept in the collection for the record).
+    let mut filter = in_service();
+    if let Some(after) = after {
+        filter.insert("_id", doc! { "$gt": after });
+    }
+    Query {
+        filter,
+        sort: doc! { "_id": 1 },
+        limit: fetch(limit),
+        hint: BY_CODE,
+    }
+}
+
+/// Held lockers by holder after the name `after`, `limit` of them, from the index on `holder`.
+pub fn held_query(after: Option<&str>, limit: usize) -> Query {
+    Query {
+        // Every holder is a non-empty string, so `>= ""` is every held locker; `$gt`/`$gte`
+        // match strings only, which keeps the scan on the string keys of the index.
+        filter: match after {
+            None => doc! { "holder": { "$gte": "" } },
+            Some(after) => doc! { "holder": { "$gt": after } },
+        },
+        sort: doc! { "holder": 1 },
+        limit: i64::try_from(limit).unwrap_or(i64::MAX),
+        hint: BY_HOLDER,
+    }
+}
+
+fn fetch(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1)
+}
+
+/// Up to `limit` lockers by code, after the code `after` (from the first without one).
+pub async fn lockers_page(
+    database: &Database,
+    after: Option<&str>,
+    limit: usize,
+) -> anyhow::Result<Page<Locker>> {
+    let mut found = lockers_query(after, limit).run(lockers(database)).await?;
+    let more = found.len() > limit;
+    found.truncate(limit);
+    let next = if more {
+        found.last().map(|locker| locker.code.clone())
+    } else {
+        None
+    };
+    Ok(Page { items: found, next })
+}
+
+/// Up to `limit` held lockers by holder, whose holders come after the name `after`.
+pub async fn held_after(
+    database: &Database,
+    after: Option<&str>,
+    limit: usize,
+) -> anyhow::Result<Vec<Locker>> {
+    held_query(after, limit).run(lockers(database)).await
+}
+
+/// Every locker, by code: unbounded, so for tests of a handful of lockers only; every list a
+/// reader shows goes through [`lockers_page`].
 pub async fn all_lockers(database: &Database) -> anyhow::Result<Vec<Locker>> {
     Ok(lockers(database)
         .find(doc! {})
+        .sort(doc! { "_id": 1 })
+        .await?
+        .try_collect()
+        .await?)
+}
+
+/// The lockers with these codes (those that exist), by code.
+pub async fn lockers_coded(database: &Database, codes: &[&str]) -> anyhow::Result<Vec<Locker>> {
+    if codes.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(lockers(database)
+        .find(doc! { "_id": { "$in": codes } })
         .sort(doc! { "_id": 1 })
         .await?
         .try_collect()

@@ -53,12 +53,46 @@ fn user(row: &tokio_postgres::Row) -> User {
 
 const USER_COLUMNS: &str = "SELECT name, created_at, locker, deleting FROM users";
 
-pub async fn users(pool: &Pool) -> anyhow::Result<Vec<User>> {
+/// One page of a list in key order, and the key to ask for the page after it (`after`), if
+/// there is one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The first `limit` of `rows` (fetched as `limit + 1` to know whether more follow), with
+    /// the key of the last one kept as `next` when more do.
+    pub fn of(mut rows: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> Self {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = if more { rows.last().map(key) } else { None };
+        Self { items: rows, next }
+    }
+}
+
+/// The first page of users by name. Keyset pagination on the primary key: the index serves
+/// both the order and the start, so a page costs the same at any depth and any table size.
+pub const FIRST_USERS: &str =
+    "SELECT name, created_at, locker, deleting FROM users ORDER BY name LIMIT $1";
+/// The page of users after `$1` (the last name of the previous page).
+pub const USERS_AFTER: &str = "SELECT name, created_at, locker, deleting FROM users \
+     WHERE name > $1 ORDER BY name LIMIT $2";
+
+/// Up to `limit` users by name, after the name `after` (from the start without one).
+pub async fn users(pool: &Pool, after: Option<&str>, limit: usize) -> anyhow::Result<Page<User>> {
     let client = pool.get().await?;
-    let rows = client
-        .query(&format!("{USER_COLUMNS} ORDER BY name"), &[])
-        .await?;
-    Ok(rows.iter().map(user).collect())
+    let fetch = i64::try_from(limit)?.saturating_add(1);
+    let rows = match after {
+        None => client.query(FIRST_USERS, &[&fetch]).await?,
+        Some(after) => client.query(USERS_AFTER, &[&after, &fetch]).await?,
+    };
+    Ok(Page::of(
+        rows.iter().map(user).collect(),
+        limit,
+        |user: &User| user.name.clone(),
+    ))
 }
 
 pub async fn find_user(pool: &Pool, name: &str) -> anyhow::Result<Option<User>> {

@@ -170,16 +170,17 @@ pub async fn lockers(
             assigned.push(locker.to_owned());
         }
     }
-    let report = get_json(client, "/api/reconcile").await;
-    let disagreements = report["disagreements"].as_array().map_or(0, Vec::len);
-    row.unexpected += disagreements;
-    if disagreements > 0 {
-        examples.push(format!("reconcile: {}", report["disagreements"]));
+    for report in every_page(client, "/api/reconcile").await {
+        let disagreements = report["disagreements"].as_array().map_or(0, Vec::len);
+        row.unexpected += disagreements;
+        if disagreements > 0 {
+            examples.push(format!("reconcile: {}", report["disagreements"]));
+        }
     }
-    let lockers_now = get_json(client, "/api/lockers").await;
-    let holders: Vec<String> = lockers_now
-        .as_array()
-        .into_iter()
+    let holders: Vec<String> = every_page(client, "/api/lockers")
+        .await
+        .iter()
+        .filter_map(|page| page["items"].as_array())
         .flatten()
         .filter_map(|locker| locker["holder"].as_str().map(str::to_owned))
         .collect();
@@ -219,6 +220,18 @@ pub async fn lockers(
         attempts.len(),
         holders.len()
     ));
+}
+
+/// Every page of the list (or check) at `path`, each page's `next` leading to the one after.
+async fn every_page(client: &LockerClient, path: &str) -> Vec<Value> {
+    let mut pages = Vec::new();
+    let mut next = Some(format!("{path}?limit=200"));
+    while let Some(path) = next {
+        let page = get_json(client, &path).await;
+        next = page["next"].as_str().map(str::to_owned);
+        pages.push(page);
+    }
+    pages
 }
 
 async fn get_json(client: &LockerClient, path: &str) -> Value {
