@@ -7,6 +7,7 @@ use std::time::Duration;
 use warren_messages::Publisher;
 use warren_messages::exactly_once::{self, Retention};
 use warren_messages::topology::RECORD_SERVICE_RECORDS;
+use warren_service_kit::limits::Limiter;
 use warren_service_kit::web::Csrf;
 use warren_service_kit::{Application, Startup};
 
@@ -29,6 +30,10 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         RecordProjection::new(pool.clone()),
         &settings.consumer,
     );
+    settings
+        .weather
+        .search_limit
+        .validate("weather.search_limit")?;
     let retained = pool.clone();
     let state = Arc::new(State {
         pool,
@@ -38,6 +43,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         seals: Csrf::from_settings(&settings.web.csrf_secret, "warren-record-observation")?,
         max_body_bytes: settings.web.max_body_bytes,
         settle: Duration::from_millis(settings.web.settle_ms),
+        search_limit: Limiter::new(settings.weather.search_limit),
+        clients: settings.http.trusted_proxies.clone(),
     });
     Ok(start
         .bind()

@@ -3,12 +3,19 @@
 //!
 //! Every call is bounded by a timeout. What can go wrong is one of three answers the pages turn
 //! into clear messages: no such place, the provider unreachable or failing, the provider too slow.
+//!
+//! The provider's answers are kept for a short time (`cache_ttl_ms`, at most `cache_entries`),
+//! keyed by the request, so the same search asked again soon (a reload, Record after a search,
+//! many visitors looking up one city) does not reach the provider again. Failures are not kept.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
 use warren_messages::events::records::Observation;
+use warren_service_kit::limits::RateLimit;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +27,12 @@ pub struct WeatherSettings {
     pub timeout_ms: u64,
     /// How many places a search offers at most.
     pub max_places: u8,
+    /// How long a provider's answer is used again for the same request; 0 keeps none.
+    pub cache_ttl_ms: u64,
+    /// How many answers are kept at most.
+    pub cache_entries: usize,
+    /// Searches per client address (the pages' and `/api/search`), in this instance.
+    pub search_limit: RateLimit,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -92,10 +105,65 @@ struct ProviderError {
     reason: String,
 }
 
+/// The provider's answers by request, each with when it was received.
+struct Cache {
+    ttl: Duration,
+    max_entries: usize,
+    answers: Mutex<HashMap<String, (Instant, bytes::Bytes)>>,
+}
+
+impl Cache {
+    fn new(ttl: Duration, max_entries: usize) -> Self {
+        Self {
+            ttl,
+            max_entries,
+            answers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn answers(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, bytes::Bytes)>> {
+        self.answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, key: &str) -> Option<bytes::Bytes> {
+        let answers = self.answers();
+        let (at, body) = answers.get(key)?;
+        (at.elapsed() < self.ttl).then(|| body.clone())
+    }
+
+    /// Keeps `body`; when full, first drops what has expired, then the oldest answer.
+    fn put(&self, key: String, body: bytes::Bytes) {
+        if self.ttl.is_zero() || self.max_entries == 0 {
+            return;
+        }
+        let mut answers = self.answers();
+        if !answers.contains_key(&key) && answers.len() >= self.max_entries {
+            let ttl = self.ttl;
+            answers.retain(|_, (at, _)| at.elapsed() < ttl);
+            if answers.len() >= self.max_entries
+                && let Some(oldest) = answers
+                    .iter()
+                    .min_by_key(|(_, (at, _))| *at)
+                    .map(|(key, _)| key.clone())
+            {
+                answers.remove(&oldest);
+            }
+        }
+        answers.insert(key, (Instant::now(), body));
+    }
+
+    fn len(&self) -> usize {
+        self.answers().len()
+    }
+}
+
 #[derive(Clone)]
 pub struct WeatherClient {
     http: reqwest::Client,
     settings: WeatherSettings,
+    cache: Arc<Cache>,
 }
 
 impl WeatherClient {
@@ -106,7 +174,24 @@ impl WeatherClient {
             .connect_timeout(timeout)
             .user_agent(concat!("warren-record-service/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http, settings })
+        let cache = Cache::new(
+            Duration::from_millis(settings.cache_ttl_ms),
+            settings.cache_entries,
+        );
+        Ok(Self {
+            http,
+            settings,
+            cache: Arc::new(cache),
+        })
+    }
+
+    pub fn settings(&self) -> &WeatherSettings {
+        &self.settings
+    }
+
+    /// How many answers the cache holds now.
+    pub fn cached(&self) -> usize {
+        self.cache.len()
     }
 
     fn failure(&self, error: &reqwest::Error) -> WeatherError {
@@ -126,6 +211,12 @@ impl WeatherClient {
         url: String,
         query: &[(&str, String)],
     ) -> Result<T, WeatherError> {
+        let key = serde_json::json!([url, query]).to_string();
+        if let Some(body) = self.cache.get(&key)
+            && let Ok(answer) = serde_json::from_slice(&body)
+        {
+            return Ok(answer);
+        }
         let response = self
             .http
             .get(url)
@@ -144,10 +235,12 @@ impl WeatherClient {
                 .unwrap_or_else(|_| format!("status {status}"));
             return Err(WeatherError::Unavailable(reason));
         }
-        serde_json::from_slice(&body).map_err(|error| {
+        let answer = serde_json::from_slice(&body).map_err(|error| {
             tracing::warn!(%error, "the weather service answered something unexpected");
             WeatherError::Unavailable("an answer that cannot be read".into())
-        })
+        })?;
+        self.cache.put(key, body);
+        Ok(answer)
     }
 
     /// The places called `name`, most relevant first; NotFound if there are none.
@@ -265,6 +358,22 @@ pub fn icon(code: u16, is_day: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cache_keeps_answers_for_their_ttl_and_at_most_its_size() {
+        let cache = Cache::new(Duration::from_secs(60), 2);
+        cache.put("a".into(), bytes::Bytes::from_static(b"1"));
+        cache.put("b".into(), bytes::Bytes::from_static(b"2"));
+        assert_eq!(cache.get("a").as_deref(), Some(&b"1"[..]));
+        cache.put("c".into(), bytes::Bytes::from_static(b"3"));
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.get("a"), None, "the oldest answer makes room");
+        assert_eq!(cache.get("c").as_deref(), Some(&b"3"[..]));
+        let expired = Cache::new(Duration::ZERO, 10);
+        expired.put("a".into(), bytes::Bytes::from_static(b"1"));
+        assert_eq!(expired.get("a"), None);
+        assert_eq!(expired.len(), 0);
+    }
 
     #[test]
     fn every_documented_code_has_words_and_an_icon() {

@@ -19,7 +19,8 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warren_messages::Publisher;
 use warren_messages::events::records::Observation;
-use warren_service_kit::web::{Csrf, Refusal, site, with_state};
+use warren_service_kit::limits::{Limiter, TrustedProxies};
+use warren_service_kit::web::{Asset, Csrf, Refusal, assets, site, with_state};
 
 use crate::weather::WeatherClient;
 
@@ -34,6 +35,10 @@ pub struct State {
     pub max_body_bytes: u64,
     /// How long a Record or Delete waits for the read model to show its effect.
     pub settle: Duration,
+    /// Searches per client address (`weather.search_limit`).
+    pub search_limit: Limiter,
+    /// Whose `X-Forwarded-For` names the client.
+    pub clients: TrustedProxies,
 }
 
 pub const SESSION_COOKIE: &str = "warren_session";
@@ -118,11 +123,16 @@ fn see_other(location: &str) -> Response {
     warp::reply::with_header(StatusCode::SEE_OTHER, "location", location).into_response()
 }
 
+/// The pages' stylesheet (no inline style: the Content-Security-Policy forbids it).
+const ASSETS: &[Asset] = &[Asset::css("site.css", include_str!("../../static/site.css"))];
+
 /// Every page and endpoint, with refusals turned into responses.
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
     site(
         search::routes(state.clone())
             .or(records::routes(state))
+            .unify()
+            .or(assets(ASSETS))
             .unify(),
     )
 }

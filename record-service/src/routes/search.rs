@@ -1,7 +1,11 @@
 //! `GET /?city=...[&place=ID]`: the weather for a city; when several places share the name,
 //! the user picks one. `GET /api/search` answers the same as JSON, with the sealed observation
 //! that `POST /api/records` takes.
+//!
+//! Each search (a request naming a city) counts against the client address's rate
+//! (`weather.search_limit`): past it, 429 with `Retry-After` and nothing asked of the provider.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use askama::Template;
@@ -11,6 +15,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 use warren_messages::events::records::Observation;
+use warren_service_kit::limits::client_address;
 use warren_service_kit::web::{Refusal, Session, html, page};
 
 use super::{SESSION_COOKIE, Sealed, State, json_refusal, seal, with_state};
@@ -60,11 +65,15 @@ fn refusal(error: WeatherError) -> Refusal {
     }
 }
 
-async fn find(state: &State, query: &Query) -> Result<(String, Found), Refusal> {
+async fn find(state: &State, client: IpAddr, query: &Query) -> Result<(String, Found), Refusal> {
     let city = query.city.as_deref().unwrap_or_default().trim().to_owned();
     if city.is_empty() {
         return Ok((city, Found::Nothing));
     }
+    state.search_limit.admit(
+        client,
+        "you have searched too often: wait a moment, then search again",
+    )?;
     if city.chars().count() > MAX_CITY_CHARS || city.chars().any(char::is_control) {
         return Err(Refusal::BadRequest(format!(
             "a city name has at most {MAX_CITY_CHARS} characters and no control characters"
@@ -94,6 +103,7 @@ async fn find(state: &State, query: &Query) -> Result<(String, Found), Refusal> 
 async fn search_page(
     query: Query,
     session: Session,
+    client: IpAddr,
     state: Arc<State>,
 ) -> Result<Response, Rejection> {
     let mut page = SearchPage {
@@ -103,26 +113,31 @@ async fn search_page(
         shown: None,
         csrf: state.csrf.token(session.id),
     };
-    let status = match find(&state, &query).await {
-        Ok((_, Found::Nothing)) => StatusCode::OK,
+    let refused = match find(&state, client, &query).await {
+        Ok((_, Found::Nothing)) => None,
         Ok((_, Found::Places(places))) => {
             page.places = places;
-            StatusCode::OK
+            None
         }
         Ok((_, Found::Weather(shown))) => {
             page.shown = Some(*shown);
-            StatusCode::OK
+            None
         }
         Err(refusal) => {
             page.error = Some(refusal.to_string());
-            refusal.status()
+            Some(refusal)
         }
     };
-    Ok(session.attach(html(&page, status)))
+    let status = refused.as_ref().map_or(StatusCode::OK, Refusal::status);
+    let response = session.attach(html(&page, status));
+    Ok(match refused {
+        Some(refusal) => refusal.with_headers(response),
+        None => response,
+    })
 }
 
-async fn api(query: Query, state: Arc<State>) -> Result<Response, Rejection> {
-    Ok(match find(&state, &query).await {
+async fn api(query: Query, client: IpAddr, state: Arc<State>) -> Result<Response, Rejection> {
+    Ok(match find(&state, client, &query).await {
         Ok((_, Found::Nothing)) => {
             json_refusal(&Refusal::BadRequest("name a city: ?city=...".into()))
         }
@@ -146,11 +161,13 @@ async fn api(query: Query, state: Arc<State>) -> Result<Response, Rejection> {
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
     let page = warp::path::end()
         .and(page::<Query>(SESSION_COOKIE))
+        .and(client_address(state.clients.clone()))
         .and(with_state(state.clone()))
         .and_then(search_page);
     let api = warp::path!("api" / "search")
         .and(warp::get())
         .and(warp::query::<Query>())
+        .and(client_address(state.clients.clone()))
         .and(with_state(state))
         .and_then(api);
     page.or(api).unify().boxed()

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use warp::Filter;
 use warp::http::StatusCode;
@@ -34,6 +36,8 @@ fn json(body: String, status: StatusCode) -> warp::reply::Response {
 /// silent one takes requests and never answers (a provider too slow for any timeout).
 pub struct StandIn {
     pub url: String,
+    /// How many requests it has been sent.
+    requests: Arc<AtomicUsize>,
     _task: tokio::task::JoinHandle<()>,
 }
 
@@ -68,7 +72,13 @@ impl StandIn {
                     ),
                 }
             });
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = requests.clone();
         let routes = warp::any()
+            .map(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+            })
+            .untuple_one()
             .and_then(move || async move {
                 if silent {
                     std::future::pending::<()>().await;
@@ -81,8 +91,14 @@ impl StandIn {
         let server = warp::serve(routes).incoming(listener).run();
         StandIn {
             url: format!("http://127.0.0.1:{port}"),
+            requests,
             _task: tokio::spawn(server),
         }
+    }
+
+    /// How many requests it has been sent so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
     }
 }
 
@@ -97,6 +113,12 @@ pub fn weather_settings(url: &str, timeout_ms: u64) -> record_service::weather::
         forecast_url: url.to_owned(),
         timeout_ms,
         max_places: 10,
+        cache_ttl_ms: 60_000,
+        cache_entries: 1_000,
+        search_limit: warren_service_kit::limits::RateLimit {
+            burst: 30,
+            per_second: 1.0,
+        },
     }
 }
 
@@ -108,6 +130,14 @@ pub struct System {
 
 /// record-service against `provider` (a stand-in serving the fixtures by default).
 pub async fn system_with(provider: Option<String>) -> System {
+    system_configured(provider, |_| {}).await
+}
+
+/// The same with the settings changed by `configure`.
+pub async fn system_configured(
+    provider: Option<String>,
+    configure: impl FnOnce(&mut record_service::configuration::Settings),
+) -> System {
     let stand_in = match provider {
         Some(_) => None,
         None => Some(StandIn::start(false).await),
@@ -119,6 +149,7 @@ pub async fn system_with(provider: Option<String>) -> System {
     settings.broker = broker_settings("record-service", &vhost);
     settings.postgres = postgres_database().await;
     settings.weather = weather_settings(&url, 2_000);
+    configure(&mut settings);
     let service = spawn(record_service::startup::build(settings).await.unwrap());
     System {
         service,
