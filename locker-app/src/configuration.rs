@@ -15,5 +15,8 @@ pub struct Sections {
     pub postgres: PostgresSettings,
     /// locker-service's database, read only.
     pub mongo: MongoSettings,
+    /// The accounts database (sessions, API tokens, failed sign-ins), which locker-app owns.
+    pub accounts: PostgresSettings,
+    pub sessions: crate::accounts::SessionSettings,
     pub web: WebSettings,
 }

@@ -6,6 +6,7 @@ use warren_messages::Publisher;
 use warren_service_kit::web::{Attempts, Csrf};
 use warren_service_kit::{Application, Startup};
 
+use crate::accounts::Accounts;
 use crate::configuration::Settings;
 use crate::routes::{self, State};
 
@@ -15,10 +16,15 @@ pub const SERVICE: &str = warren_manifest::LOCKER_APP.name;
 /// Connects what it needs lazily and binds the HTTP listener (port 0 picks a free one).
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let mut start = Startup::new(SERVICE, &settings)?;
+    settings.sessions.validate()?;
     let users = start.postgres(&settings.postgres)?;
     let lockers = start.mongo(&settings.mongo).await?;
+    let accounts = start
+        .owned_postgres(&settings.accounts, warren_store_accounts::migrations())
+        .await?;
     let csrf = Csrf::from_settings(&settings.web.csrf_secret, "warren-lockers")?;
     let state = Arc::new(State {
+        accounts: Accounts::new(accounts, users.clone(), settings.sessions.clone()),
         users,
         lockers,
         publisher: Publisher::new(start.broker()),
@@ -26,6 +32,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         csrf,
         links: Csrf::from_settings(&settings.web.csrf_secret, "warren-locker-request")?,
         max_body_bytes: settings.web.max_body_bytes,
+        trusted_proxies: settings.http.trusted_proxies.clone(),
     });
     Ok(start.bind().await?.with_routes(routes::routes(state)))
 }

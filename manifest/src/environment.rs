@@ -73,23 +73,25 @@ impl Service {
                 },
             },
         ];
-        if let (Some(postgres), Some(user), Some(password)) = (
-            self.postgres,
-            self.postgres_role(),
-            self.postgres_password_variable(),
-        ) {
-            // Its own role, never the administrator.
-            variables.push(Variable {
-                name: "WARREN_POSTGRES__URL",
-                value: Value::PostgresUrl {
-                    database: postgres.database.name,
-                    user,
-                },
-            });
-            variables.push(Variable {
-                name: "WARREN_POSTGRES__PASSWORD",
-                value: Value::Secret { variable: password },
-            });
+        if let (Some(user), Some(password)) =
+            (self.postgres_role(), self.postgres_password_variable())
+        {
+            // Its own role, never the administrator, in every database it uses.
+            for postgres in self.postgres {
+                variables.push(Variable {
+                    name: postgres.section.url_variable,
+                    value: Value::PostgresUrl {
+                        database: postgres.database.name,
+                        user: user.clone(),
+                    },
+                });
+                variables.push(Variable {
+                    name: postgres.section.password_variable,
+                    value: Value::Secret {
+                        variable: password.clone(),
+                    },
+                });
+            }
         }
         if let Some(user) = self.mongo_user() {
             variables.push(Variable {
@@ -124,7 +126,7 @@ impl Service {
 
     /// Whether this service owns (migrates and writes) a store, as opposed to only reading.
     pub fn owns_a_store(&self) -> bool {
-        self.postgres.is_some_and(|p| p.access == Access::Owner)
+        self.postgres.iter().any(|p| p.access == Access::Owner)
             || self.mongo.is_some_and(|m| m.access == Access::Owner)
     }
 }

@@ -47,6 +47,14 @@ pub const RECORDS_DB: Database = Database {
     owner: "record-service",
     tables: &["applied_messages", "records", "deleted_records"],
 };
+/// Who is signed in: the sessions and API tokens that locker-app issues (and record-service
+/// checks), and the recent failed sign-ins that slow down guessing. Not a read model of events:
+/// it is the frontends' own state, written by locker-app alone.
+pub const ACCOUNTS_DB: Database = Database {
+    name: "warren_accounts",
+    owner: "locker-app",
+    tables: &["sessions", "api_tokens", "sign_in_failures"],
+};
 
 /// PostgreSQL's administrator: the infrastructure scripts and the tests' scaffolding make the
 /// services' roles and databases as it (`postgres::setup_script`); no service logs in as it.
@@ -55,7 +63,7 @@ pub const POSTGRES_USER: &str = "warren";
 pub const POSTGRES_PASSWORD: &str = "POSTGRES_PASSWORD";
 
 /// Every PostgreSQL database, in the order they are created.
-pub const DATABASES: &[Database] = &[VOTES_DB, USERS_DB, RECORDS_DB];
+pub const DATABASES: &[Database] = &[VOTES_DB, USERS_DB, RECORDS_DB, ACCOUNTS_DB];
 
 /// The MongoDB database of the lockers read model and its collections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,10 +129,67 @@ pub enum Access {
     Reads(&'static [&'static str]),
 }
 
+/// The settings section through which a service connects to one of its PostgreSQL databases,
+/// with the variables that set it (a unit test holds them to `WARREN_<SECTION>__<KEY>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostgresSection {
+    pub name: &'static str,
+    pub url_variable: &'static str,
+    pub password_variable: &'static str,
+}
+
+impl PostgresSection {
+    /// `[postgres]`: the database a service owns, or the one it reads.
+    pub const POSTGRES: Self = Self {
+        name: "postgres",
+        url_variable: "WARREN_POSTGRES__URL",
+        password_variable: "WARREN_POSTGRES__PASSWORD",
+    };
+    /// `[users]`: user-service's users, read by a service that owns another database.
+    pub const USERS: Self = Self {
+        name: "users",
+        url_variable: "WARREN_USERS__URL",
+        password_variable: "WARREN_USERS__PASSWORD",
+    };
+    /// `[accounts]`: the sessions and API tokens.
+    pub const ACCOUNTS: Self = Self {
+        name: "accounts",
+        url_variable: "WARREN_ACCOUNTS__URL",
+        password_variable: "WARREN_ACCOUNTS__PASSWORD",
+    };
+}
+
+/// One PostgreSQL database a service uses, and the settings section that configures the
+/// connection. A service logs in to each of its databases as its one role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PostgresUse {
     pub database: Database,
     pub access: Access,
+    pub section: PostgresSection,
+}
+
+impl PostgresUse {
+    /// The database's owner, through `section`.
+    pub const fn owner(database: Database, section: PostgresSection) -> Self {
+        Self {
+            database,
+            access: Access::Owner,
+            section,
+        }
+    }
+
+    /// A reader of `tables`, through `section`.
+    pub const fn reader(
+        database: Database,
+        tables: &'static [&'static str],
+        section: PostgresSection,
+    ) -> Self {
+        Self {
+            database,
+            access: Access::Reads(tables),
+            section,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,7 +238,9 @@ pub struct Service {
     /// container, on loopback; never published nor routed to.
     pub admin_port: u16,
     pub role: Role,
-    pub postgres: Option<PostgresUse>,
+    /// The PostgreSQL databases it uses (at most one per database), each through its own
+    /// settings section.
+    pub postgres: &'static [PostgresUse],
     pub mongo: Option<MongoUse>,
 }
 
@@ -182,10 +249,7 @@ pub const TALLY_WORKER: Service = Service {
     port: 8081,
     admin_port: 9081,
     role: Role::Worker,
-    postgres: Some(PostgresUse {
-        database: VOTES_DB,
-        access: Access::Owner,
-    }),
+    postgres: &[PostgresUse::owner(VOTES_DB, PostgresSection::POSTGRES)],
     mongo: None,
 };
 pub const USER_SERVICE: Service = Service {
@@ -193,10 +257,7 @@ pub const USER_SERVICE: Service = Service {
     port: 8082,
     admin_port: 9082,
     role: Role::Worker,
-    postgres: Some(PostgresUse {
-        database: USERS_DB,
-        access: Access::Owner,
-    }),
+    postgres: &[PostgresUse::owner(USERS_DB, PostgresSection::POSTGRES)],
     mongo: None,
 };
 pub const RECORD_SERVICE: Service = Service {
@@ -206,10 +267,17 @@ pub const RECORD_SERVICE: Service = Service {
     role: Role::Frontend {
         hosts: &[Host::at_root("records.localhost")],
     },
-    postgres: Some(PostgresUse {
-        database: RECORDS_DB,
-        access: Access::Owner,
-    }),
+    // Its own records, and who is asking: deleting a record needs an operator, signed in
+    // through locker-app's sessions or an API token.
+    postgres: &[
+        PostgresUse::owner(RECORDS_DB, PostgresSection::POSTGRES),
+        PostgresUse::reader(USERS_DB, &["users"], PostgresSection::USERS),
+        PostgresUse::reader(
+            ACCOUNTS_DB,
+            &["sessions", "api_tokens"],
+            PostgresSection::ACCOUNTS,
+        ),
+    ],
     mongo: None,
 };
 pub const LOCKER_SERVICE: Service = Service {
@@ -217,7 +285,7 @@ pub const LOCKER_SERVICE: Service = Service {
     port: 8083,
     admin_port: 9083,
     role: Role::Worker,
-    postgres: None,
+    postgres: &[],
     mongo: Some(MongoUse {
         database: LOCKERS_DB,
         access: Access::Owner,
@@ -236,10 +304,11 @@ pub const VOTE_SERVICE: Service = Service {
             },
         ],
     },
-    postgres: Some(PostgresUse {
-        database: VOTES_DB,
-        access: Access::Reads(&["votes"]),
-    }),
+    postgres: &[PostgresUse::reader(
+        VOTES_DB,
+        &["votes"],
+        PostgresSection::POSTGRES,
+    )],
     mongo: None,
 };
 pub const LOCKER_APP: Service = Service {
@@ -249,10 +318,10 @@ pub const LOCKER_APP: Service = Service {
     role: Role::Frontend {
         hosts: &[Host::at_root("lockers.localhost")],
     },
-    postgres: Some(PostgresUse {
-        database: USERS_DB,
-        access: Access::Reads(&["users", "requests"]),
-    }),
+    postgres: &[
+        PostgresUse::reader(USERS_DB, &["users", "requests"], PostgresSection::POSTGRES),
+        PostgresUse::owner(ACCOUNTS_DB, PostgresSection::ACCOUNTS),
+    ],
     mongo: Some(MongoUse {
         database: LOCKERS_DB,
         access: Access::Reads(&["lockers", "requests"]),
@@ -263,10 +332,10 @@ pub const LOCKER_APP: Service = Service {
 pub const SERVICES: &[Service] = &[
     TALLY_WORKER,
     USER_SERVICE,
-    RECORD_SERVICE,
     LOCKER_SERVICE,
     VOTE_SERVICE,
     LOCKER_APP,
+    RECORD_SERVICE,
 ];
 
 /// The broker's administrator (the management console's login), besides the service users.
@@ -275,6 +344,11 @@ pub const BROKER_ADMIN: &str = "warren-admin";
 pub const BROKER_ADMIN_PASSWORD: &str = "WARREN_ADMIN_PASSWORD";
 
 impl Service {
+    /// How this service uses `database`, if it does.
+    pub fn postgres_use(&self, database: &Database) -> Option<&'static PostgresUse> {
+        self.postgres.iter().find(|p| p.database == *database)
+    }
+
     /// The service of this name.
     pub fn named(name: &str) -> Option<&'static Service> {
         SERVICES.iter().find(|service| service.name == name)
@@ -320,9 +394,14 @@ pub struct Secret {
     pub purpose: String,
 }
 
+/// The locker app's first operator, whom `warren-operator` (a binary of user-service) makes.
+pub const OPERATOR: &str = "operator";
+/// The variable holding the first operator's password (read by `warren-operator`).
+pub const OPERATOR_PASSWORD: &str = "WARREN_OPERATOR_PASSWORD";
+
 /// Every secret the system needs, each once: the broker administrator's password, each service's
 /// broker password, PostgreSQL's password, MongoDB's administrator's and each MongoDB user's
-/// password, and each frontend's CSRF secret.
+/// password, each frontend's CSRF secret, and the first operator's password.
 pub fn secrets() -> Vec<Secret> {
     let mut secrets = vec![Secret {
         variable: BROKER_ADMIN_PASSWORD.into(),
@@ -365,6 +444,12 @@ pub fn secrets() -> Vec<Secret> {
             });
         }
     }
+    secrets.push(Secret {
+        variable: OPERATOR_PASSWORD.into(),
+        purpose: format!(
+            "the locker app's first operator, user {OPERATOR} (warren-operator sets it at every start)"
+        ),
+    });
     secrets
 }
 
@@ -386,13 +471,34 @@ mod tests {
     }
 
     #[test]
+    fn postgres_sections_are_set_by_their_variables() {
+        for section in [
+            PostgresSection::POSTGRES,
+            PostgresSection::USERS,
+            PostgresSection::ACCOUNTS,
+        ] {
+            let upper = section.name.to_uppercase();
+            assert_eq!(section.url_variable, format!("WARREN_{upper}__URL"));
+            assert_eq!(section.password_variable, format!("WARREN_{upper}__PASSWORD"));
+        }
+        for service in SERVICES {
+            let sections: BTreeSet<_> = service.postgres.iter().map(|p| p.section.name).collect();
+            let databases: BTreeSet<_> =
+                service.postgres.iter().map(|p| p.database.name).collect();
+            assert_eq!(sections.len(), service.postgres.len(), "{}", service.name);
+            assert_eq!(databases.len(), service.postgres.len(), "{}", service.name);
+        }
+    }
+
+    #[test]
     fn every_database_has_exactly_its_owner_as_owner() {
         for database in DATABASES {
             let owners: Vec<_> = SERVICES
                 .iter()
                 .filter(|s| {
                     s.postgres
-                        .is_some_and(|p| p.database == *database && p.access == Access::Owner)
+                        .iter()
+                        .any(|p| p.database == *database && p.access == Access::Owner)
                 })
                 .map(|s| s.name)
                 .collect();
@@ -403,12 +509,14 @@ mod tests {
     #[test]
     fn readers_read_only_tables_that_exist() {
         for service in SERVICES {
-            if let Some(PostgresUse {
-                database,
-                access: Access::Reads(tables),
-            }) = service.postgres
+            for PostgresUse {
+                database, access, ..
+            } in service.postgres
             {
-                for table in tables {
+                let Access::Reads(tables) = access else {
+                    continue;
+                };
+                for table in *tables {
                     assert!(
                         database.tables.contains(table),
                         "{} reads {table}",
@@ -467,5 +575,6 @@ mod tests {
         assert!(!names.contains("TALLY_WORKER_CSRF_SECRET"));
         assert!(names.contains("LOCKER_APP_MONGO_PASSWORD"));
         assert!(names.contains(MONGO_ADMIN_PASSWORD));
+        assert!(names.contains(OPERATOR_PASSWORD));
     }
 }

@@ -28,14 +28,13 @@ pub const GRANTS_LOCK: i64 = 0x5741_5252_454e_4701;
 impl Service {
     /// The PostgreSQL role this service logs in as, if it uses PostgreSQL.
     pub fn postgres_role(&self) -> Option<String> {
-        self.postgres.map(|_| role_of(self.name))
+        (!self.postgres.is_empty()).then(|| role_of(self.name))
     }
 
     /// The variable holding the password of this service's PostgreSQL role, e.g.
     /// `TALLY_WORKER_POSTGRES_PASSWORD`.
     pub fn postgres_password_variable(&self) -> Option<String> {
-        self.postgres
-            .map(|_| self.secret_variable("POSTGRES_PASSWORD"))
+        (!self.postgres.is_empty()).then(|| self.secret_variable("POSTGRES_PASSWORD"))
     }
 }
 
@@ -51,7 +50,7 @@ pub fn owner_role(database: &Database) -> String {
 
 /// Every service with a PostgreSQL role, in the manifest's order.
 pub fn services_with_roles() -> impl Iterator<Item = &'static Service> {
-    SERVICES.iter().filter(|service| service.postgres.is_some())
+    SERVICES.iter().filter(|service| !service.postgres.is_empty())
 }
 
 /// The password of every service's role.
@@ -70,12 +69,9 @@ pub fn role_secrets() -> Vec<Secret> {
 pub fn readers(database: &Database) -> Vec<(&'static Service, &'static [&'static str])> {
     SERVICES
         .iter()
-        .filter_map(|service| match service.postgres {
-            Some(postgres) if postgres.database == *database => match postgres.access {
-                Access::Reads(tables) => Some((service, tables)),
-                Access::Owner => None,
-            },
-            _ => None,
+        .filter_map(|service| match service.postgres_use(database)?.access {
+            Access::Reads(tables) => Some((service, tables)),
+            Access::Owner => None,
         })
         .collect()
 }
@@ -237,7 +233,7 @@ pub fn setup_script() -> String {
 mod tests {
     use super::*;
     use crate::{
-        LOCKER_APP, LOCKER_SERVICE, POSTGRES_USER, TALLY_WORKER, USERS_DB, VOTE_SERVICE, VOTES_DB,
+        ACCOUNTS_DB, LOCKER_APP, LOCKER_SERVICE, POSTGRES_USER, TALLY_WORKER, USERS_DB, VOTE_SERVICE, VOTES_DB,
     };
 
     #[test]
@@ -250,9 +246,9 @@ mod tests {
             [
                 "tally_worker",
                 "user_service",
-                "record_service",
                 "vote_service",
-                "locker_app"
+                "locker_app",
+                "record_service"
             ]
         );
         assert!(roles.iter().all(|role| is_plain_identifier(role)));
@@ -267,11 +263,23 @@ mod tests {
     #[test]
     fn readers_are_granted_exactly_the_tables_they_read() {
         let grants = reader_grants(&USERS_DB);
-        assert_eq!(grants.len(), 1);
+        assert_eq!(grants.len(), 2);
         assert_eq!(grants[0].role, "locker_app");
         assert_eq!(
             grants[0].statements.last().map(String::as_str),
             Some("GRANT SELECT ON users, requests TO locker_app")
+        );
+        assert_eq!(grants[1].role, "record_service");
+        assert_eq!(
+            grants[1].statements.last().map(String::as_str),
+            Some("GRANT SELECT ON users TO record_service")
+        );
+        assert_eq!(
+            reader_grants(&ACCOUNTS_DB)[0]
+                .statements
+                .last()
+                .map(String::as_str),
+            Some("GRANT SELECT ON sessions, api_tokens TO record_service")
         );
         assert_eq!(
             reader_grants(&VOTES_DB)[0]

@@ -10,6 +10,7 @@
 //! queue the service names. It knows no event type, queue name or wire format, and holds no
 //! business logic of any service.
 
+pub mod api;
 pub mod application;
 pub mod configuration;
 pub mod http;

@@ -58,9 +58,9 @@ impl Readiness {
         })
     }
 
-    /// A PostgreSQL pool: the server answers a query.
-    pub fn with_postgres(self, pool: deadpool_postgres::Pool) -> Self {
-        self.with_check("postgres", move || {
+    /// A PostgreSQL pool, checked as `name`: the server answers a query.
+    pub fn with_postgres(self, name: &'static str, pool: deadpool_postgres::Pool) -> Self {
+        self.with_check(name, move || {
             let pool = pool.clone();
             async move { crate::postgres::ping(&pool).await }
         })

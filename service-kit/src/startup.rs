@@ -92,33 +92,61 @@ impl Startup {
         Ok(publishing)
     }
 
-    /// A PostgreSQL pool (it connects on demand), checked at `/readyz`.
+    /// A PostgreSQL pool (it connects on demand) for the service's `[postgres]` section, checked
+    /// at `/readyz` as "postgres".
     pub fn postgres(&mut self, settings: &PostgresSettings) -> anyhow::Result<Pool> {
+        self.postgres_checked_as("postgres", settings)
+    }
+
+    /// A pool for another database the manifest gives this service (through a section of its
+    /// own, e.g. `[users]`), checked at `/readyz` under that section's name.
+    pub fn postgres_for(
+        &mut self,
+        database: &warren_manifest::Database,
+        settings: &PostgresSettings,
+    ) -> anyhow::Result<Pool> {
+        let section = self.postgres_use(|p| p.database == *database)?.section;
+        self.postgres_checked_as(section.name, settings)
+    }
+
+    fn postgres_checked_as(
+        &mut self,
+        check: &'static str,
+        settings: &PostgresSettings,
+    ) -> anyhow::Result<Pool> {
         let pool = postgres::pool(settings)?;
-        self.readiness = std::mem::take(&mut self.readiness).with_postgres(pool.clone());
+        self.readiness = std::mem::take(&mut self.readiness).with_postgres(check, pool.clone());
         Ok(pool)
+    }
+
+    /// How the manifest says this service uses a database, the first that `matches`.
+    fn postgres_use(
+        &self,
+        matches: impl Fn(&warren_manifest::PostgresUse) -> bool,
+    ) -> anyhow::Result<&'static warren_manifest::PostgresUse> {
+        warren_manifest::Service::named(self.service)
+            .and_then(|service| service.postgres.iter().find(|p| matches(p)))
+            .with_context(|| {
+                format!(
+                    "warren-manifest gives {} no such PostgreSQL database",
+                    self.service
+                )
+            })
     }
 
     /// A pool for the database this service owns, brought to `migrations` (the schema of the
     /// store crate it writes) before anything else starts, its readers then granted exactly the
-    /// tables they read (`postgres::grant_readers`); checked at `/readyz`.
+    /// tables they read (`postgres::grant_readers`); checked at `/readyz` under its section's
+    /// name.
     pub async fn owned_postgres(
         &mut self,
         settings: &PostgresSettings,
         migrations: refinery::Runner,
     ) -> anyhow::Result<Pool> {
-        let database = warren_manifest::Service::named(self.service)
-            .and_then(|service| service.postgres)
-            .map(|postgres| postgres.database)
-            .with_context(|| {
-                format!(
-                    "warren-manifest gives {} no PostgreSQL database",
-                    self.service
-                )
-            })?;
-        let pool = self.postgres(settings)?;
+        let owned = self.postgres_use(|p| p.access == warren_manifest::Access::Owner)?;
+        let pool = self.postgres_checked_as(owned.section.name, settings)?;
         postgres::migrate(&pool, migrations).await?;
-        postgres::grant_readers(&pool, &database).await?;
+        postgres::grant_readers(&pool, &owned.database).await?;
         Ok(pool)
     }
 

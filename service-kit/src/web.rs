@@ -526,7 +526,7 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
 }
 
 /// A browser's POST carries `Origin`; when it does, it must name this very host.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get("origin").and_then(|value| value.to_str().ok()) else {
         return true;
     };

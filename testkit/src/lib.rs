@@ -16,6 +16,7 @@
 //! outside scripts/test fail at once with a message saying so.
 #![allow(clippy::unwrap_used)]
 
+pub mod accounts;
 pub mod browser;
 pub mod chaos;
 pub mod proxy;

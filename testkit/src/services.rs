@@ -69,11 +69,11 @@ impl Wiring {
     pub async fn fresh(services: &[Service]) -> Self {
         let mut wiring = Self::new(crate::vhost_with(CONSUMER_QUEUES).await);
         for service in services {
-            if let Some(postgres) = service.postgres
-                && !wiring.postgres.contains_key(postgres.database.name)
-            {
-                let database = crate::TestDatabase::create(postgres.database).await;
-                wiring = wiring.with_postgres(database);
+            for postgres in service.postgres {
+                if !wiring.postgres.contains_key(postgres.database.name) {
+                    let database = crate::TestDatabase::create(postgres.database).await;
+                    wiring = wiring.with_postgres(database);
+                }
             }
             if let Some(mongo) = service.mongo
                 && !wiring.mongo.contains_key(mongo.database.name)
@@ -284,6 +284,21 @@ impl Launch {
 }
 
 impl Launch {
+    /// Runs another binary of this build (a one-shot tool such as `warren-operator`) with this
+    /// service's environment and nothing else, standard input closed, and waits for it.
+    pub async fn run_tool_with_args(&self, binary: &str, args: &[&str]) -> std::process::Output {
+        let path = self.binary.with_file_name(binary);
+        tokio::process::Command::new(&path)
+            .args(args)
+            .env_clear()
+            .envs(self.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .unwrap_or_else(|error| panic!("cannot run {}: {error}", path.display()))
+    }
+
     /// The port the environment's `variable` gives.
     fn port(&self, variable: &str) -> u16 {
         self.environment

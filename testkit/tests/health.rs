@@ -13,14 +13,13 @@ use warren_manifest::{
 use warren_testkit::services::{Process, Wiring};
 
 /// The readiness checks named after the stores a service may use.
-const STORE_CHECKS: [&str; 2] = ["postgres", "mongo"];
+/// (A PostgreSQL check is named after the settings section of its database.)
+const STORE_CHECKS: [&str; 4] = ["postgres", "users", "accounts", "mongo"];
 
 /// The checks `service` must report as "ok": the broker, and each store the manifest gives it.
 fn required_checks(service: &Service) -> Vec<&'static str> {
     let mut checks = vec!["broker"];
-    if service.postgres.is_some() {
-        checks.push("postgres");
-    }
+    checks.extend(service.postgres.iter().map(|p| p.section.name));
     if service.mongo.is_some() {
         checks.push("mongo");
     }

@@ -54,8 +54,10 @@ fn depends_on(service: &Service) -> Vec<(String, &'static str, Option<String>)> 
     let healthy = "service_healthy";
     let completed = "service_completed_successfully";
     let mut waits = vec![("broker-init".to_owned(), completed, None)];
-    if let Some(postgres) = service.postgres {
+    if !service.postgres.is_empty() {
         waits.push(("postgres".to_owned(), healthy, None));
+    }
+    for postgres in service.postgres {
         if let Access::Reads(_) = postgres.access {
             let owner = postgres.database.owner;
             let why = format!("it migrates {}", postgres.database.name);

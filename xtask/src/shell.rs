@@ -45,7 +45,7 @@ pub fn manifest() -> String {
         SERVICES.iter().map(|s| s.name.to_owned()),
     ));
     out.push_str(
-        "# Each service's HTTP port, its PostgreSQL database (- for none) and whether it uses \
+        "# Each service's HTTP port, its PostgreSQL databases (- for none) and whether it uses \
          MongoDB (0/1).\n",
     );
     out.push_str(&array(
@@ -62,8 +62,13 @@ pub fn manifest() -> String {
     out.push_str(&array(
         "declare -gA WARREN_SERVICE_DATABASE",
         SERVICES.iter().map(|s| {
-            let database = s.postgres.map_or("-", |p| p.database.name);
-            format!("[{}]={database}", s.name)
+            let databases: Vec<_> = s.postgres.iter().map(|p| p.database.name).collect();
+            let databases = if databases.is_empty() {
+                "-".to_owned()
+            } else {
+                databases.join(",")
+            };
+            format!("[{}]={databases}", s.name)
         }),
     ));
     out.push_str(&array(

@@ -63,8 +63,12 @@ fn the_defaults_agree_with_the_manifest() {
         if let Some(user) = section(&defaults, "broker").and_then(|b| b.get("username")) {
             assert_eq!(user.as_str(), Some(name), "{name}: broker user");
         }
-        if let Some(url) = section(&defaults, "postgres").and_then(|p| p.get("url")) {
-            let database = service.postgres.map(|p| p.database.name);
+        for postgres in service.postgres {
+            let Some(url) = section(&defaults, postgres.section.name).and_then(|p| p.get("url"))
+            else {
+                panic!("{name}: no default {}.url", postgres.section.name);
+            };
+            let database = Some(postgres.database.name);
             let url = url.as_str().unwrap_or_default();
             assert_eq!(
                 url.rsplit('/').next(),

@@ -1,6 +1,12 @@
-//! The forms' POSTs: each checks the request (size, content type, Origin, CSRF token, attempt
-//! id) and its fields, publishes one event, and once the broker confirmed it redirects to the
-//! request's status page. A request that fails a check publishes nothing.
+//! The forms' POSTs: each checks the request (size, content type, Origin), who is asking (the
+//! session), the CSRF token and attempt id (bound to that session), that the asker may do it,
+//! and the form's fields; publishes one event carrying the asker as its actor; and once the
+//! broker confirmed it redirects to the request's status page. A request that fails a check
+//! publishes nothing.
+//!
+//! Who may do what: anyone may sign up (`/register`); a member may request, release and delete
+//! for their own account only; an operator for anyone, and only an operator may promote a
+//! member or add and retire lockers.
 //!
 //! The form's signed attempt id is the request id and the event's message id, so sending one
 //! form again (a double click, a retry) is the same request, handled once, with the same status
@@ -16,16 +22,17 @@ use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
-use warren_messages::events::lockers::LockerAddRequested;
+use warren_messages::events::lockers::{LockerAddRequested, LockerRetireRequested};
 use warren_messages::events::names::{Location, LockerCode, UserName};
 use warren_messages::events::users::{
-    DeletionRequested, LockerWanted, RegistrationRequested, ReleaseWanted,
+    DeletionRequested, LockerWanted, PromotionRequested, RegistrationRequested, ReleaseWanted,
 };
 use warren_messages::{Envelope, Event, PublishError};
 use warren_service_kit::passwords;
 use warren_service_kit::web::{Refusal, form_post, html, verified_attempt};
 
-use super::{SESSION_COOKIE, State, with_state};
+use super::identity::{Visitor, visitor};
+use super::{Nav, State, with_state};
 use crate::startup::SERVICE;
 
 #[derive(Deserialize)]
@@ -52,6 +59,7 @@ enum Action {
     Delete,
     Request,
     Release,
+    Promote,
 }
 
 impl Action {
@@ -61,6 +69,7 @@ impl Action {
             Self::Delete => "delete",
             Self::Request => "request",
             Self::Release => "release",
+            Self::Promote => "promote",
         }
     }
 
@@ -70,12 +79,14 @@ impl Action {
             Self::Delete => format!("the deletion of {name}"),
             Self::Request => format!("the locker request for {name}"),
             Self::Release => format!("the release of {name}'s locker"),
+            Self::Promote => format!("the promotion of {name} to operator"),
         }
     }
 }
 
 /// A form as it was sent: what it asked for, to offer it again when its outcome is unknown.
 struct Sent {
+    nav: Nav,
     session: Uuid,
     /// The form's attempt id: the request id.
     request_id: Uuid,
@@ -91,6 +102,7 @@ struct Sent {
 #[derive(Template)]
 #[template(path = "unconfirmed.html")]
 struct Unconfirmed {
+    nav: Nav,
     what: String,
     reason: String,
     action: String,
@@ -118,6 +130,7 @@ async fn send<E: Event>(state: &State, payload: E, sent: Sent) -> Result<Respons
         Err(error) if error.outcome_unknown() => {
             tracing::warn!(%error, %request_id, "request not confirmed by the broker: outcome unknown");
             let page = Unconfirmed {
+                nav: sent.nav,
                 what: sent.what,
                 reason: error.to_string(),
                 action: sent.action,
@@ -153,17 +166,19 @@ fn bad(error: String) -> Rejection {
     Refusal::BadRequest(error).reject()
 }
 
-/// The session and request id of a sent form, checked.
+/// The session and request id of a sent form, checked: its CSRF token and attempt id must be
+/// those of the visitor's session (the signed-in one, or the anonymous one before sign-in).
 fn sent_form(
     state: &State,
-    cookie: Option<String>,
+    visitor: &Visitor,
     csrf: &Option<String>,
     attempt: &Option<String>,
 ) -> Result<(Uuid, Uuid), Rejection> {
+    let session = visitor.form_session().to_string();
     verified_attempt(
         &state.csrf,
         &state.attempts,
-        cookie.as_deref(),
+        Some(&session),
         csrf.as_deref(),
         attempt.as_deref(),
     )
@@ -172,13 +187,25 @@ fn sent_form(
 
 async fn user_action(
     action: Action,
-    cookie: Option<String>,
+    visitor: Visitor,
     form: UserForm,
     state: Arc<State>,
 ) -> Result<Response, Rejection> {
-    let (session, request_id) = sent_form(&state, cookie, &form.csrf, &form.attempt)?;
+    // Who is asking comes first: without a session nothing but sign-up is open.
+    if !matches!(action, Action::Register) {
+        visitor.signed_in()?;
+    }
+    let (session, request_id) = sent_form(&state, &visitor, &form.csrf, &form.attempt)?;
     let name = String::from(UserName::parse(form.name.unwrap_or_default().trim()).map_err(bad)?);
+    let actor = match action {
+        Action::Register => visitor.identity.as_ref().map(|identity| identity.name.clone()),
+        Action::Promote => Some(visitor.operator()?.name.clone()),
+        Action::Delete | Action::Request | Action::Release => {
+            Some(visitor.acting_for(&name)?.name.clone())
+        }
+    };
     let sent = Sent {
+        nav: Nav::of(&state, &visitor),
         session,
         request_id,
         csrf: form.csrf.unwrap_or_default(),
@@ -187,7 +214,6 @@ async fn user_action(
         fields: vec![("name", name.clone())],
         password: matches!(action, Action::Register),
     };
-    let actor = None;
     match action {
         Action::Register => {
             let password = form.password.unwrap_or_default();
@@ -225,20 +251,30 @@ async fn user_action(
             };
             send(&state, event, sent).await
         }
+        Action::Promote => {
+            let event = PromotionRequested {
+                request_id,
+                name,
+                actor,
+            };
+            send(&state, event, sent).await
+        }
     }
 }
 
 async fn add_locker(
-    cookie: Option<String>,
+    visitor: Visitor,
     form: LockerForm,
     state: Arc<State>,
 ) -> Result<Response, Rejection> {
-    let (session, request_id) = sent_form(&state, cookie, &form.csrf, &form.attempt)?;
+    let actor = visitor.operator()?.name.clone();
+    let (session, request_id) = sent_form(&state, &visitor, &form.csrf, &form.attempt)?;
     let code =
         LockerCode::parse(form.code.unwrap_or_default().trim().to_uppercase()).map_err(bad)?;
     let location = Location::parse(form.location.unwrap_or_default().trim()).map_err(bad)?;
     let (code, location) = (String::from(code), String::from(location));
     let sent = Sent {
+        nav: Nav::of(&state, &visitor),
         session,
         request_id,
         csrf: form.csrf.unwrap_or_default(),
@@ -247,17 +283,41 @@ async fn add_locker(
         fields: vec![("code", code.clone()), ("location", location.clone())],
         password: false,
     };
-    send(
-        &state,
-        LockerAddRequested {
-            request_id,
-            code,
-            location,
-            actor: None,
-        },
-        sent,
-    )
-    .await
+    let event = LockerAddRequested {
+        request_id,
+        code,
+        location,
+        actor: Some(actor),
+    };
+    send(&state, event, sent).await
+}
+
+async fn retire_locker(
+    visitor: Visitor,
+    form: LockerForm,
+    state: Arc<State>,
+) -> Result<Response, Rejection> {
+    let actor = visitor.operator()?.name.clone();
+    let (session, request_id) = sent_form(&state, &visitor, &form.csrf, &form.attempt)?;
+    let code = String::from(
+        LockerCode::parse(form.code.unwrap_or_default().trim().to_uppercase()).map_err(bad)?,
+    );
+    let sent = Sent {
+        nav: Nav::of(&state, &visitor),
+        session,
+        request_id,
+        csrf: form.csrf.unwrap_or_default(),
+        action: "/lockers/retire".to_owned(),
+        what: format!("the retirement of locker {code}"),
+        fields: vec![("code", code.clone())],
+        password: false,
+    };
+    let event = LockerRetireRequested {
+        request_id,
+        code,
+        actor: Some(actor),
+    };
+    send(&state, event, sent).await
 }
 
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
@@ -266,18 +326,24 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         warp::path(action.path())
             .and(warp::path::end())
             .and(form_post(limit))
-            .and(warp::cookie::optional::<String>(SESSION_COOKIE))
+            .and(visitor(state.clone()))
             .and(warp::body::form::<UserForm>())
             .and(with_state(state.clone()))
-            .and_then(move |cookie, form, state| user_action(action, cookie, form, state))
+            .and_then(move |visitor, form, state| user_action(action, visitor, form, state))
             .boxed()
     };
     let add = warp::path!("lockers")
         .and(form_post(limit))
-        .and(warp::cookie::optional::<String>(SESSION_COOKIE))
+        .and(visitor(state.clone()))
         .and(warp::body::form::<LockerForm>())
         .and(with_state(state.clone()))
         .and_then(add_locker);
+    let retire = warp::path!("lockers" / "retire")
+        .and(form_post(limit))
+        .and(visitor(state.clone()))
+        .and(warp::body::form::<LockerForm>())
+        .and(with_state(state.clone()))
+        .and_then(retire_locker);
     user(Action::Register)
         .or(user(Action::Delete))
         .unify()
@@ -285,7 +351,11 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(user(Action::Release))
         .unify()
+        .or(user(Action::Promote))
+        .unify()
         .or(add)
+        .unify()
+        .or(retire)
         .unify()
         .boxed()
 }

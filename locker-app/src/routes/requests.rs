@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use askama::Template;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use warp::filters::BoxedFilter;
@@ -31,6 +30,7 @@ pub struct Status {
 #[derive(Template)]
 #[template(path = "request.html")]
 struct RequestPage {
+    nav: super::Nav,
     status: Status,
     api_url: String,
 }
@@ -48,16 +48,7 @@ pub fn link(state: &State, request_id: Uuid) -> String {
     )
 }
 
-/// What a query value keeps as it is: RFC 3986's unreserved characters.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
-fn home_of(name: &str) -> String {
-    format!("/?name={}", utf8_percent_encode(name, UNRESERVED))
-}
 
 /// The outcome in words.
 fn describe(kind: &str, outcome: &str, name: &str, locker: Option<&str>) -> String {
@@ -108,7 +99,8 @@ fn pending(kind: &str, name: &str) -> String {
 /// Reads a request's status from the store that decides it.
 pub async fn status(state: &State, request_id: Uuid) -> anyhow::Result<Status> {
     if let Some(request) = warren_store_users::request(&state.users, request_id).await? {
-        let next = home_of(&request.name);
+        // Home: a member's own account (an operator's navigation leads on to the users).
+        let next = "/".to_owned();
         return Ok(match request.outcome {
             Some(outcome) => Status {
                 request_id,
@@ -189,12 +181,22 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
     let page = warp::path!("requests" / String)
         .and(warp::get())
         .and(warp::query::<Signature>())
+        .and(super::identity::visitor(state.clone()))
         .and(with_state(state.clone()))
         .and_then(
-            |id: String, signature: Signature, state: Arc<State>| async move {
+            |id: String,
+             signature: Signature,
+             visitor: super::identity::Visitor,
+             state: Arc<State>| async move {
                 let status = checked_status(id, signature, &state).await?;
                 let api_url = format!("/api{}", link(&state, status.request_id));
-                Ok::<_, Rejection>(html(&RequestPage { status, api_url }, StatusCode::OK))
+                let nav = super::Nav::of(&state, &visitor);
+                let page = RequestPage {
+                    nav,
+                    status,
+                    api_url,
+                };
+                Ok::<_, Rejection>(html(&page, StatusCode::OK))
             },
         );
     let api = warp::path!("api" / "requests" / String)

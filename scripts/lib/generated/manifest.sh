@@ -4,23 +4,23 @@
 # fail while this file is stale).
 
 # Every service, in the order scripts/up starts them.
-WARREN_SERVICES=(tally-worker user-service record-service locker-service vote-service locker-app)
-# Each service's HTTP port, its PostgreSQL database (- for none) and whether it uses MongoDB (0/1).
-declare -gA WARREN_SERVICE_PORT=([tally-worker]=8081 [user-service]=8082 [record-service]=8085 [locker-service]=8083 [vote-service]=8080 [locker-app]=8084)
+WARREN_SERVICES=(tally-worker user-service locker-service vote-service locker-app record-service)
+# Each service's HTTP port, its PostgreSQL databases (- for none) and whether it uses MongoDB (0/1).
+declare -gA WARREN_SERVICE_PORT=([tally-worker]=8081 [user-service]=8082 [locker-service]=8083 [vote-service]=8080 [locker-app]=8084 [record-service]=8085)
 # Each service's admin port (/healthz, /readyz, /metrics), on loopback.
-declare -gA WARREN_SERVICE_ADMIN_PORT=([tally-worker]=9081 [user-service]=9082 [record-service]=9085 [locker-service]=9083 [vote-service]=9080 [locker-app]=9084)
-declare -gA WARREN_SERVICE_DATABASE=([tally-worker]=warren_votes [user-service]=warren_users [record-service]=warren_records [locker-service]=- [vote-service]=warren_votes [locker-app]=warren_users)
-declare -gA WARREN_SERVICE_MONGO=([tally-worker]=0 [user-service]=0 [record-service]=0 [locker-service]=1 [vote-service]=0 [locker-app]=1)
+declare -gA WARREN_SERVICE_ADMIN_PORT=([tally-worker]=9081 [user-service]=9082 [locker-service]=9083 [vote-service]=9080 [locker-app]=9084 [record-service]=9085)
+declare -gA WARREN_SERVICE_DATABASE=([tally-worker]=warren_votes [user-service]=warren_users [locker-service]=- [vote-service]=warren_votes [locker-app]=warren_users,warren_accounts [record-service]=warren_records,warren_users,warren_accounts)
+declare -gA WARREN_SERVICE_MONGO=([tally-worker]=0 [user-service]=0 [locker-service]=1 [vote-service]=0 [locker-app]=1 [record-service]=0)
 # The path at which every service answers, on its admin port, whether it is ready.
 WARREN_READINESS_PATH=/readyz
 # The broker's administrator, and every broker user with the variable holding its password.
 WARREN_BROKER_ADMIN=warren-admin
-WARREN_BROKER_USERS=(warren-admin:WARREN_ADMIN_PASSWORD tally-worker:TALLY_WORKER_BROKER_PASSWORD user-service:USER_SERVICE_BROKER_PASSWORD record-service:RECORD_SERVICE_BROKER_PASSWORD locker-service:LOCKER_SERVICE_BROKER_PASSWORD vote-service:VOTE_SERVICE_BROKER_PASSWORD locker-app:LOCKER_APP_BROKER_PASSWORD)
+WARREN_BROKER_USERS=(warren-admin:WARREN_ADMIN_PASSWORD tally-worker:TALLY_WORKER_BROKER_PASSWORD user-service:USER_SERVICE_BROKER_PASSWORD locker-service:LOCKER_SERVICE_BROKER_PASSWORD vote-service:VOTE_SERVICE_BROKER_PASSWORD locker-app:LOCKER_APP_BROKER_PASSWORD record-service:RECORD_SERVICE_BROKER_PASSWORD)
 # The PostgreSQL user and every database, in the order they are created.
 WARREN_POSTGRES_USER=warren
-WARREN_DATABASES=(warren_votes warren_users warren_records)
+WARREN_DATABASES=(warren_votes warren_users warren_records warren_accounts)
 # Every secret's variable; scripts/up generates those left unset.
-WARREN_SECRETS=(WARREN_ADMIN_PASSWORD TALLY_WORKER_BROKER_PASSWORD USER_SERVICE_BROKER_PASSWORD RECORD_SERVICE_BROKER_PASSWORD LOCKER_SERVICE_BROKER_PASSWORD VOTE_SERVICE_BROKER_PASSWORD LOCKER_APP_BROKER_PASSWORD POSTGRES_PASSWORD TALLY_WORKER_POSTGRES_PASSWORD USER_SERVICE_POSTGRES_PASSWORD RECORD_SERVICE_POSTGRES_PASSWORD VOTE_SERVICE_POSTGRES_PASSWORD LOCKER_APP_POSTGRES_PASSWORD MONGO_ADMIN_PASSWORD LOCKER_SERVICE_MONGO_PASSWORD LOCKER_APP_MONGO_PASSWORD RECORD_SERVICE_CSRF_SECRET VOTE_SERVICE_CSRF_SECRET LOCKER_APP_CSRF_SECRET)
+WARREN_SECRETS=(WARREN_ADMIN_PASSWORD TALLY_WORKER_BROKER_PASSWORD USER_SERVICE_BROKER_PASSWORD LOCKER_SERVICE_BROKER_PASSWORD VOTE_SERVICE_BROKER_PASSWORD LOCKER_APP_BROKER_PASSWORD RECORD_SERVICE_BROKER_PASSWORD POSTGRES_PASSWORD TALLY_WORKER_POSTGRES_PASSWORD USER_SERVICE_POSTGRES_PASSWORD VOTE_SERVICE_POSTGRES_PASSWORD LOCKER_APP_POSTGRES_PASSWORD RECORD_SERVICE_POSTGRES_PASSWORD MONGO_ADMIN_PASSWORD LOCKER_SERVICE_MONGO_PASSWORD LOCKER_APP_MONGO_PASSWORD VOTE_SERVICE_CSRF_SECRET LOCKER_APP_CSRF_SECRET RECORD_SERVICE_CSRF_SECRET WARREN_OPERATOR_PASSWORD)
 
 # service_environment NAME: sets WARREN_SERVICE_ENVIRONMENT to the service's environment
 # (NAME=VALUE words) for a local run: the endpoints infra_export_endpoints exported and the
@@ -49,19 +49,6 @@ service_environment() {
         "WARREN_BROKER__PASSWORD=${USER_SERVICE_BROKER_PASSWORD}"
         "WARREN_POSTGRES__URL=postgres://user_service@$WARREN_POSTGRES_ADDRESS/warren_users"
         "WARREN_POSTGRES__PASSWORD=${USER_SERVICE_POSTGRES_PASSWORD}"
-      )
-      ;;
-    record-service)
-      WARREN_SERVICE_ENVIRONMENT=(
-        "WARREN_HTTP__PORT=8085"
-        "WARREN_ADMIN__PORT=9085"
-        "WARREN_TELEMETRY__FORMAT=json"
-        "WARREN_BROKER__NODES=$WARREN_AMQP_NODES"
-        "WARREN_BROKER__VHOST=$WARREN_AMQP_VHOST"
-        "WARREN_BROKER__PASSWORD=${RECORD_SERVICE_BROKER_PASSWORD}"
-        "WARREN_POSTGRES__URL=postgres://record_service@$WARREN_POSTGRES_ADDRESS/warren_records"
-        "WARREN_POSTGRES__PASSWORD=${RECORD_SERVICE_POSTGRES_PASSWORD}"
-        "WARREN_WEB__CSRF_SECRET=${RECORD_SERVICE_CSRF_SECRET}"
       )
       ;;
     locker-service)
@@ -101,11 +88,30 @@ service_environment() {
         "WARREN_BROKER__PASSWORD=${LOCKER_APP_BROKER_PASSWORD}"
         "WARREN_POSTGRES__URL=postgres://locker_app@$WARREN_POSTGRES_ADDRESS/warren_users"
         "WARREN_POSTGRES__PASSWORD=${LOCKER_APP_POSTGRES_PASSWORD}"
+        "WARREN_ACCOUNTS__URL=postgres://locker_app@$WARREN_POSTGRES_ADDRESS/warren_accounts"
+        "WARREN_ACCOUNTS__PASSWORD=${LOCKER_APP_POSTGRES_PASSWORD}"
         "WARREN_MONGO__URI=$WARREN_MONGO_URI"
         "WARREN_MONGO__DATABASE=warren_lockers"
         "WARREN_MONGO__USERNAME=locker-app"
         "WARREN_MONGO__PASSWORD=${LOCKER_APP_MONGO_PASSWORD}"
         "WARREN_WEB__CSRF_SECRET=${LOCKER_APP_CSRF_SECRET}"
+      )
+      ;;
+    record-service)
+      WARREN_SERVICE_ENVIRONMENT=(
+        "WARREN_HTTP__PORT=8085"
+        "WARREN_ADMIN__PORT=9085"
+        "WARREN_TELEMETRY__FORMAT=json"
+        "WARREN_BROKER__NODES=$WARREN_AMQP_NODES"
+        "WARREN_BROKER__VHOST=$WARREN_AMQP_VHOST"
+        "WARREN_BROKER__PASSWORD=${RECORD_SERVICE_BROKER_PASSWORD}"
+        "WARREN_POSTGRES__URL=postgres://record_service@$WARREN_POSTGRES_ADDRESS/warren_records"
+        "WARREN_POSTGRES__PASSWORD=${RECORD_SERVICE_POSTGRES_PASSWORD}"
+        "WARREN_USERS__URL=postgres://record_service@$WARREN_POSTGRES_ADDRESS/warren_users"
+        "WARREN_USERS__PASSWORD=${RECORD_SERVICE_POSTGRES_PASSWORD}"
+        "WARREN_ACCOUNTS__URL=postgres://record_service@$WARREN_POSTGRES_ADDRESS/warren_accounts"
+        "WARREN_ACCOUNTS__PASSWORD=${RECORD_SERVICE_POSTGRES_PASSWORD}"
+        "WARREN_WEB__CSRF_SECRET=${RECORD_SERVICE_CSRF_SECRET}"
       )
       ;;
     *) return 1 ;;

@@ -34,18 +34,6 @@ CREATE ROLE user_service;
 ALTER ROLE user_service WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS PASSWORD :'password';
 
 \unset password
-\getenv password RECORD_SERVICE_POSTGRES_PASSWORD
-\if :{?password}
-\else
-DO $$ BEGIN RAISE EXCEPTION 'RECORD_SERVICE_POSTGRES_PASSWORD is not set: it is the password of the PostgreSQL role record_service'; END $$;
-\endif
-SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'record_service') AS missing \gset
-\if :missing
-CREATE ROLE record_service;
-\endif
-ALTER ROLE record_service WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS PASSWORD :'password';
-
-\unset password
 \getenv password VOTE_SERVICE_POSTGRES_PASSWORD
 \if :{?password}
 \else
@@ -68,6 +56,18 @@ SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'locker_app') AS missing
 CREATE ROLE locker_app;
 \endif
 ALTER ROLE locker_app WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS PASSWORD :'password';
+
+\unset password
+\getenv password RECORD_SERVICE_POSTGRES_PASSWORD
+\if :{?password}
+\else
+DO $$ BEGIN RAISE EXCEPTION 'RECORD_SERVICE_POSTGRES_PASSWORD is not set: it is the password of the PostgreSQL role record_service'; END $$;
+\endif
+SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'record_service') AS missing \gset
+\if :missing
+CREATE ROLE record_service;
+\endif
+ALTER ROLE record_service WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS PASSWORD :'password';
 
 \unset password
 
@@ -107,10 +107,12 @@ CREATE DATABASE warren_users OWNER user_service;
 ALTER DATABASE warren_users OWNER TO user_service;
 REVOKE ALL ON DATABASE warren_users FROM PUBLIC;
 GRANT CONNECT ON DATABASE warren_users TO locker_app;
+GRANT CONNECT ON DATABASE warren_users TO record_service;
 \connect warren_users
 ALTER SCHEMA public OWNER TO user_service;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO locker_app;
+GRANT USAGE ON SCHEMA public TO record_service;
 DO $$
 DECLARE relation regclass;
 BEGIN
@@ -142,6 +144,30 @@ BEGIN
       AND c.relowner <> 'record_service'::regrole
   LOOP
     EXECUTE format('ALTER TABLE %s OWNER TO record_service', relation);
+  END LOOP;
+END $$;
+
+-- warren_accounts, owned by locker-app.
+SELECT NOT EXISTS (SELECT FROM pg_database WHERE datname = 'warren_accounts') AS missing \gset
+\if :missing
+CREATE DATABASE warren_accounts OWNER locker_app;
+\endif
+ALTER DATABASE warren_accounts OWNER TO locker_app;
+REVOKE ALL ON DATABASE warren_accounts FROM PUBLIC;
+GRANT CONNECT ON DATABASE warren_accounts TO record_service;
+\connect warren_accounts
+ALTER SCHEMA public OWNER TO locker_app;
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO record_service;
+DO $$
+DECLARE relation regclass;
+BEGIN
+  FOR relation IN
+    SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')
+      AND c.relowner <> 'locker_app'::regrole
+  LOOP
+    EXECUTE format('ALTER TABLE %s OWNER TO locker_app', relation);
   END LOOP;
 END $$;
 \connect postgres
