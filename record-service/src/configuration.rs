@@ -14,6 +14,10 @@ warren_service_kit::service_settings!(Sections);
 #[derive(Debug, Clone, Deserialize)]
 pub struct Sections {
     pub postgres: PostgresSettings,
+    /// user-service's users read model, read for each account's role.
+    pub users: PostgresSettings,
+    /// locker-app's sessions and API tokens, read to know who is asking.
+    pub accounts: PostgresSettings,
     pub consumer: ConsumerSettings,
     pub weather: WeatherSettings,
     pub web: WebSettings,
@@ -27,4 +31,8 @@ pub struct WebSettings {
     pub csrf_secret: SecretString,
     pub max_body_bytes: u64,
     pub settle_ms: u64,
+    /// Where people sign in (locker-app's address), linked from the pages that ask for an
+    /// operator; empty: the pages name locker-app without a link.
+    #[serde(default)]
+    pub sign_in_url: String,
 }

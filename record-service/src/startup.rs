@@ -13,18 +13,24 @@ use warren_service_kit::{Application, Startup};
 
 use crate::configuration::Settings;
 use crate::consumers::records::RecordProjection;
+use crate::operators::Operators;
 use crate::routes::{self, State};
 use crate::weather::WeatherClient;
 
 /// The service's name: its broker user, connection name and log field.
 pub const SERVICE: &str = warren_manifest::RECORD_SERVICE.name;
 
-/// Migrates the records database, then binds the HTTP listener and prepares the consumer.
+/// Migrates the records database, then binds the HTTP listener and prepares the consumer. The
+/// users and accounts databases are only read (who may delete), each checked at `/readyz`.
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let mut start = Startup::new(SERVICE, &settings)?;
     let pool = start
         .owned_postgres(&settings.postgres, warren_store_records::migrations())
         .await?;
+    let operators = Operators::new(
+        start.postgres_for(&warren_manifest::ACCOUNTS_DB, &settings.accounts)?,
+        start.postgres_for(&warren_manifest::USERS_DB, &settings.users)?,
+    );
     let consumer = start.consumer(
         RECORD_SERVICE_RECORDS,
         RecordProjection::new(pool.clone()),
@@ -43,6 +49,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         seals: Csrf::from_settings(&settings.web.csrf_secret, "warren-record-observation")?,
         max_body_bytes: settings.web.max_body_bytes,
         settle: Duration::from_millis(settings.web.settle_ms),
+        operators,
+        sign_in_url: settings.web.sign_in_url.clone(),
         search_limit: Limiter::new(settings.weather.search_limit),
         clients: settings.http.trusted_proxies.clone(),
     });

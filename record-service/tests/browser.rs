@@ -5,6 +5,7 @@
 mod common;
 
 use common::system;
+use warren_store_accounts::{Role, SESSION_COOKIE};
 use warren_testkit::browser::Driver;
 
 #[tokio::test]
@@ -36,6 +37,12 @@ async fn search_record_and_find_the_record_after_a_reload() {
         .await;
     page.screenshot("records-4-after-reload").await;
 
+    // Deleting needs an operator, signed in at locker-app on the same host.
+    system.accounts.user("grace", Role::Operator).await;
+    let session = system.accounts.session("grace").await;
+    page.add_cookie(SESSION_COOKIE, &session).await;
+    page.open(&format!("{base}/records")).await;
+    page.shows("#who", "Signed in as grace, an operator").await;
     page.click(".record .delete").await;
     page.shows("#notice", "Deleted.").await;
     page.shows("#empty", "No records yet").await;

@@ -98,6 +98,27 @@ impl Session {
             .unwrap_or_else(|error| panic!("WebDriver finds no {selector}: {error}"))
     }
 
+    /// Gives the open page's site an HttpOnly cookie on path `/`, as a sign-in at another
+    /// frontend of the same host leaves it (cookies do not tell ports apart).
+    pub async fn add_cookie(&self, name: &str, value: &str) {
+        let url = self
+            .client
+            .current_url()
+            .await
+            .unwrap_or_else(|error| panic!("WebDriver has no current page: {error}"));
+        // chromedriver refuses a cookie without a domain.
+        let text = format!(
+            "{name}={value}; Domain={}; Path=/; HttpOnly; SameSite=Lax",
+            url.host_str().unwrap_or_default()
+        );
+        let cookie = fantoccini::cookies::Cookie::parse(text)
+            .unwrap_or_else(|error| panic!("not a cookie: {error}"));
+        self.client
+            .add_cookie(cookie)
+            .await
+            .unwrap_or_else(|error| panic!("WebDriver cannot set the cookie {name}: {error}"));
+    }
+
     /// Clicks the first element matching the CSS `selector`.
     pub async fn click(&self, selector: &str) {
         self.element(selector)

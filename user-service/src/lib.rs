@@ -5,7 +5,6 @@
 pub mod configuration;
 pub mod consumers;
 pub mod domain;
-pub mod operator;
 pub mod outbox;
 pub mod startup;
 pub mod storage;

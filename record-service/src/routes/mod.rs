@@ -22,6 +22,7 @@ use warren_messages::events::records::Observation;
 use warren_service_kit::limits::{Limiter, TrustedProxies};
 use warren_service_kit::web::{Asset, Csrf, Refusal, assets, site, with_state};
 
+use crate::operators::Operators;
 use crate::weather::WeatherClient;
 
 /// What every handler needs.
@@ -35,6 +36,10 @@ pub struct State {
     pub max_body_bytes: u64,
     /// How long a Record or Delete waits for the read model to show its effect.
     pub settle: Duration,
+    /// Who is asking, for Delete.
+    pub operators: Operators,
+    /// Where operators sign in (`web.sign_in_url`; may be empty).
+    pub sign_in_url: String,
     /// Searches per client address (`weather.search_limit`).
     pub search_limit: Limiter,
     /// Whose `X-Forwarded-For` names the client.

@@ -3,9 +3,6 @@
 //! `POST /records/{id}/delete`; and `GET`/`POST /api/records`, `DELETE /api/records/{id}`.
 //! Each publish waits for the broker's confirm; the page then waits, for a bounded time, until
 //! the read model shows the change, and says so if it does not yet.
-//!
-//! Both lists come a page at a time (`?limit=&after=`, `after` the last record of the page
-//! before), each page linking to the next only when there is one.
 
 use std::sync::Arc;
 
@@ -18,14 +15,15 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 use warren_messages::events::records::{RecordDeleted, WeatherRecorded};
 use warren_messages::{Envelope, Event, PublishError};
+use warren_service_kit::api;
 use warren_service_kit::web::{Refusal, Session, form_post, html, page, verified_session};
 
 use super::{
     SESSION_COOKIE, Sealed, State, json_refusal, json_reply, see_other, settled, unseal, with_state,
 };
+use crate::operators::{self, Credentials, Denied, Identity};
 use crate::startup::SERVICE;
 use crate::storage::{self, Record};
-use warren_store_records::After;
 
 #[derive(Debug, Deserialize)]
 struct RecordForm {
@@ -43,64 +41,6 @@ struct DeleteForm {
 struct Notice {
     recorded: Option<Uuid>,
     deleted: Option<Uuid>,
-    limit: Option<String>,
-    after: Option<String>,
-}
-
-/// `?limit=&after=` of the JSON list.
-#[derive(Debug, Deserialize)]
-struct PageQuery {
-    limit: Option<String>,
-    after: Option<String>,
-}
-
-/// The page size unless one is asked for.
-pub const DEFAULT_PAGE: usize = 50;
-/// The largest page anyone may ask for.
-pub const MAX_PAGE: usize = 200;
-
-/// The page size asked for, if it is a whole number from 1 to [`MAX_PAGE`].
-fn page_limit(limit: Option<&str>) -> Result<usize, String> {
-    match limit {
-        None | Some("") => Ok(DEFAULT_PAGE),
-        Some(limit) => limit
-            .parse::<usize>()
-            .ok()
-            .filter(|limit| (1..=MAX_PAGE).contains(limit))
-            .ok_or_else(|| format!("limit must be a whole number from 1 to {MAX_PAGE}")),
-    }
-}
-
-/// For the page, which may clamp: a size out of bounds becomes the nearest bound.
-fn clamped_limit(limit: Option<&str>) -> usize {
-    page_limit(limit).unwrap_or_else(|_| match limit.map(str::parse::<u64>) {
-        Some(Ok(0)) | Some(Err(_)) | None => DEFAULT_PAGE,
-        Some(Ok(_)) => MAX_PAGE,
-    })
-}
-
-fn page_after(after: Option<&str>) -> Result<Option<After>, String> {
-    after
-        .filter(|after| !after.is_empty())
-        .map(After::parse)
-        .transpose()
-}
-
-/// The address of the page of `path` after `after` (whose text needs no escaping in a query).
-fn next_page(path: &str, limit: usize, after: After) -> String {
-    format!("{path}?limit={limit}&after={after}")
-}
-
-/// A JSON page: the records and `next` (the next page's address, or null), with a
-/// `Link: <…>; rel="next"` header when there is a next page.
-fn json_page(records: &[Record], next: Option<String>) -> Response {
-    let body = serde_json::json!({ "items": records, "next": next });
-    let reply = warp::reply::json(&body).into_response();
-    match next {
-        Some(next) => warp::reply::with_header(reply, "link", format!("<{next}>; rel=\"next\""))
-            .into_response(),
-        None => reply,
-    }
 }
 
 #[derive(Template)]
@@ -110,9 +50,28 @@ struct RecordsPage {
     notice: Option<String>,
     /// The page refreshes itself until the change it reports shows.
     waiting: bool,
-    /// The next page's address, if there is one.
-    next: Option<String>,
     csrf: String,
+    /// Who is looking, as far as deleting goes.
+    viewer: Viewer,
+    sign_in_url: String,
+}
+
+/// Who is looking at the records page: an operator sees Delete buttons, everyone else who may
+/// delete.
+enum Viewer {
+    Operator(String),
+    Member(String),
+    Nobody,
+    /// The accounts cannot be read now: no Delete buttons, and the page says why.
+    Unknown,
+}
+
+/// The page a browser gets when its Delete is refused for who it is (401 or 403).
+#[derive(Template)]
+#[template(path = "operators.html")]
+struct OperatorsOnly<'a> {
+    message: String,
+    sign_in_url: &'a str,
 }
 
 async fn publish<E: Event>(state: &State, payload: E) -> Result<(), Refusal> {
@@ -159,12 +118,12 @@ async fn record(state: &State, sealed: &Sealed) -> Result<(Uuid, bool), Refusal>
     Ok((record_id, settled(state, record_id, true).await))
 }
 
-async fn delete(state: &State, record_id: Uuid) -> Result<bool, Refusal> {
+async fn delete(state: &State, record_id: Uuid, operator: &Identity) -> Result<bool, Refusal> {
     publish(
         state,
         RecordDeleted {
             record_id,
-            actor: None,
+            actor: Some(operator.name.clone()),
         },
     )
     .await?;
@@ -176,19 +135,58 @@ fn unreadable(error: &anyhow::Error) -> Refusal {
     Refusal::Unavailable("the records cannot be read right now; please try again".into())
 }
 
+fn denied_status(denied: &Denied) -> StatusCode {
+    match denied {
+        Denied::NotSignedIn => StatusCode::UNAUTHORIZED,
+        Denied::NotOperator(_) => StatusCode::FORBIDDEN,
+        Denied::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// A refused Delete as the page's answer: a page saying to sign in as an operator, or the error
+/// page when the accounts cannot be read.
+fn denied_page(state: &State, denied: Denied) -> Result<Response, Rejection> {
+    if denied == Denied::Unavailable {
+        return Err(Refusal::Unavailable(denied.to_string()).reject());
+    }
+    let page = OperatorsOnly {
+        message: denied.to_string(),
+        sign_in_url: &state.sign_in_url,
+    };
+    Ok(html(&page, denied_status(&denied)))
+}
+
+/// A refused or failed API call in the API's one error shape.
+fn api_refusal(refusal: &Refusal) -> Response {
+    refusal.with_headers(api::error(refusal.status(), &refusal.to_string(), None))
+}
+
+/// Who is looking at the page, by locker-app's session cookie.
+async fn viewer(state: &State, account: Option<&str>) -> Viewer {
+    let credentials = Credentials {
+        session: account,
+        bearer: None,
+    };
+    match state.operators.identify(credentials).await {
+        Ok(Some(identity)) if identity.is_operator() => Viewer::Operator(identity.name),
+        Ok(Some(identity)) => Viewer::Member(identity.name),
+        Ok(None) => Viewer::Nobody,
+        Err(error) => {
+            tracing::warn!(error = %format!("{error:#}"), "cannot check who is looking");
+            Viewer::Unknown
+        }
+    }
+}
+
 async fn list_page(
     notice: Notice,
     session: Session,
+    account: Option<String>,
     state: Arc<State>,
 ) -> Result<Response, Rejection> {
-    let limit = clamped_limit(notice.limit.as_deref());
-    let after = page_after(notice.after.as_deref())
-        .map_err(|message| Refusal::BadRequest(message).reject())?;
-    let page = warren_store_records::list(&state.pool, after, limit)
+    let records = storage::list(&state.pool)
         .await
         .map_err(|error| unreadable(&error).reject())?;
-    let next = page.next.map(|after| next_page("/records", limit, after));
-    let records = page.records;
     let shown = |id: Uuid| records.iter().any(|record| record.record_id == id);
     // A record deleted since it was recorded has nothing left to wait for.
     let gone = match notice.recorded {
@@ -218,8 +216,9 @@ async fn list_page(
         records,
         notice,
         waiting,
-        next,
         csrf: state.csrf.token(session.id),
+        viewer: viewer(&state, account.as_deref()).await,
+        sign_in_url: state.sign_in_url.clone(),
     };
     Ok(session.attach(html(&page, StatusCode::OK)))
 }
@@ -251,44 +250,49 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
                 Ok::<_, Rejection>(see_other(&format!("/records?recorded={record_id}")))
             },
         );
+    // Who is asking is known before anything else is looked at, and only an operator's
+    // deletion is published.
     let delete_form = warp::path!("records" / Uuid / "delete")
         .and(form_post(limit))
         .and(warp::cookie::optional::<String>(SESSION_COOKIE))
+        .and(warp::cookie::optional::<String>(operators::SESSION_COOKIE))
         .and(warp::body::form::<DeleteForm>())
         .and(with_state(state.clone()))
         .and_then(
-            |record_id: Uuid, cookie: Option<String>, form: DeleteForm, state: Arc<State>| async move {
+            |record_id: Uuid,
+             cookie: Option<String>,
+             account: Option<String>,
+             form: DeleteForm,
+             state: Arc<State>| async move {
+                let credentials = Credentials {
+                    session: account.as_deref(),
+                    bearer: None,
+                };
+                let operator = match state.operators.operator(credentials).await {
+                    Ok(operator) => operator,
+                    Err(denied) => return denied_page(&state, denied),
+                };
                 verified_session(&state.csrf, cookie.as_deref(), form.csrf.as_deref())
                     .map_err(Refusal::reject)?;
-                delete(&state, record_id).await.map_err(Refusal::reject)?;
+                delete(&state, record_id, &operator)
+                    .await
+                    .map_err(Refusal::reject)?;
                 Ok::<_, Rejection>(see_other(&format!("/records?deleted={record_id}")))
             },
         );
     let list = warp::path!("records")
         .and(page::<Notice>(SESSION_COOKIE))
+        .and(warp::cookie::optional::<String>(operators::SESSION_COOKIE))
         .and(with_state(state.clone()))
         .and_then(list_page);
     let api_list = warp::path!("api" / "records")
         .and(warp::get())
-        .and(warp::query::<PageQuery>())
         .and(with_state(state.clone()))
-        .and_then(|query: PageQuery, state: Arc<State>| async move {
-            let asked = page_limit(query.limit.as_deref())
-                .and_then(|limit| Ok((limit, page_after(query.after.as_deref())?)));
-            let (limit, after) = match asked {
-                Ok(asked) => asked,
-                Err(message) => return Ok(json_refusal(&Refusal::BadRequest(message))),
-            };
-            Ok::<_, Rejection>(
-                match warren_store_records::list(&state.pool, after, limit).await {
-                    Ok(page) => json_page(
-                        &page.records,
-                        page.next
-                            .map(|after| next_page("/api/records", limit, after)),
-                    ),
-                    Err(error) => json_refusal(&unreadable(&error)),
-                },
-            )
+        .and_then(|state: Arc<State>| async move {
+            Ok::<_, Rejection>(match storage::list(&state.pool).await {
+                Ok(records) => warp::reply::json(&records).into_response(),
+                Err(error) => json_refusal(&unreadable(&error)),
+            })
         });
     // JSON only: a cross-site form cannot send it without the browser asking first.
     let api_record = warp::path!("api" / "records")
@@ -320,22 +324,45 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
                 })
             },
         );
+    // An operator's API token, or (from a browser) locker-app's session cookie: a cross-site
+    // page cannot send a DELETE without the browser asking this service first.
     let api_delete = warp::path!("api" / "records" / Uuid)
         .and(warp::delete())
+        .and(api::bearer())
+        .and(warp::cookie::optional::<String>(operators::SESSION_COOKIE))
         .and(with_state(state))
-        .and_then(|record_id: Uuid, state: Arc<State>| async move {
-            Ok::<_, Rejection>(match delete(&state, record_id).await {
-                Ok(gone) => json_reply(
-                    &serde_json::json!({ "record_id": record_id, "deleted": gone }),
-                    if gone {
-                        StatusCode::OK
-                    } else {
-                        StatusCode::ACCEPTED
-                    },
-                ),
-                Err(refusal) => json_refusal(&refusal),
-            })
-        });
+        .and_then(
+            |record_id: Uuid,
+             bearer: Option<String>,
+             account: Option<String>,
+             state: Arc<State>| async move {
+                let credentials = Credentials {
+                    session: account.as_deref(),
+                    bearer: bearer.as_deref(),
+                };
+                let operator = match state.operators.operator(credentials).await {
+                    Ok(operator) => operator,
+                    Err(denied) => {
+                        return Ok::<_, Rejection>(api::error(
+                            denied_status(&denied),
+                            &denied.to_string(),
+                            None,
+                        ));
+                    }
+                };
+                Ok::<_, Rejection>(match delete(&state, record_id, &operator).await {
+                    Ok(gone) => json_reply(
+                        &serde_json::json!({ "record_id": record_id, "deleted": gone }),
+                        if gone {
+                            StatusCode::OK
+                        } else {
+                            StatusCode::ACCEPTED
+                        },
+                    ),
+                    Err(refusal) => api_refusal(&refusal),
+                })
+            },
+        );
     record_form
         .or(delete_form)
         .unify()

@@ -2,6 +2,8 @@
 //! the test cluster, with a local stand-in for Open-Meteo that serves the committed fixtures.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod accounts;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -125,6 +127,10 @@ pub fn weather_settings(url: &str, timeout_ms: u64) -> record_service::weather::
 pub struct System {
     pub service: Running,
     pub vhost: String,
+    /// The users and accounts it reads to know who may delete.
+    pub accounts: accounts::Accounts,
+    /// Its records database, for a test's own look at the rows.
+    pub records: warren_service_kit::postgres::PostgresSettings,
     pub stand_in: Option<StandIn>,
 }
 
@@ -149,11 +155,17 @@ pub async fn system_configured(
     settings.broker = broker_settings("record-service", &vhost);
     settings.postgres = postgres_database().await;
     settings.weather = weather_settings(&url, 2_000);
+    let accounts = accounts::Accounts::create().await;
+    settings.users = accounts.users_settings();
+    settings.accounts = accounts.accounts_settings();
     configure(&mut settings);
+    let records = settings.postgres.clone();
     let service = spawn(record_service::startup::build(settings).await.unwrap());
     System {
         service,
         vhost,
+        accounts,
+        records,
         stand_in,
     }
 }
