@@ -6,7 +6,8 @@
 #                                               distroless base, running as a non-root user
 #
 # The production image holds vote-service, tally-worker, user-service, locker-service,
-# locker-app, record-service and warren-probe (its healthcheck); a container runs one of them.
+# locker-app, record-service, warren-probe (its healthcheck) and warren-operator (user-service's
+# one-shot maker of the first operator); a container runs one of them.
 
 ARG RUST_VERSION=1.95
 
@@ -24,7 +25,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
         -p record-service -p warren-service-kit \
  && mkdir -p /out \
  && for binary in vote-service tally-worker user-service locker-service locker-app \
-        record-service warren-probe; do cp "target/release/$binary" /out/; done
+        record-service warren-probe warren-operator; do cp "target/release/$binary" /out/; done
 
 FROM gcr.io/distroless/cc-debian12:nonroot AS production
 COPY --from=build /out/ /usr/local/bin/

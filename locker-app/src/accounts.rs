@@ -155,7 +155,10 @@ impl Accounts {
     ) -> anyhow::Result<SignIn> {
         let keys = [
             (format!("name:{name}"), self.settings.failures_per_name),
-            (format!("address:{address}"), self.settings.failures_per_address),
+            (
+                format!("address:{address}"),
+                self.settings.failures_per_address,
+            ),
         ];
         let now = Utc::now();
         let since = now - self.settings.window();
@@ -210,10 +213,7 @@ impl Accounts {
             )
             .await?;
         client
-            .execute(
-                "DELETE FROM sign_in_failures WHERE key = $1",
-                &[&keys[0].0],
-            )
+            .execute("DELETE FROM sign_in_failures WHERE key = $1", &[&keys[0].0])
             .await?;
         // Sessions past their end are of no use to anyone.
         client
@@ -311,12 +311,20 @@ impl Accounts {
     }
 
     fn secure_attribute(&self) -> &'static str {
-        if self.settings.secure() { "; Secure" } else { "" }
+        if self.settings.secure() {
+            "; Secure"
+        } else {
+            ""
+        }
     }
 }
 
 /// How long until the oldest failure in the window leaves it (at least a second).
-fn retry_after(oldest: Option<DateTime<Utc>>, since: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+fn retry_after(
+    oldest: Option<DateTime<Utc>>,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Duration {
     let until = oldest.map_or(now, |oldest| oldest + (now - since));
     (until - now)
         .to_std()

@@ -479,12 +479,14 @@ mod tests {
         ] {
             let upper = section.name.to_uppercase();
             assert_eq!(section.url_variable, format!("WARREN_{upper}__URL"));
-            assert_eq!(section.password_variable, format!("WARREN_{upper}__PASSWORD"));
+            assert_eq!(
+                section.password_variable,
+                format!("WARREN_{upper}__PASSWORD")
+            );
         }
         for service in SERVICES {
             let sections: BTreeSet<_> = service.postgres.iter().map(|p| p.section.name).collect();
-            let databases: BTreeSet<_> =
-                service.postgres.iter().map(|p| p.database.name).collect();
+            let databases: BTreeSet<_> = service.postgres.iter().map(|p| p.database.name).collect();
             assert_eq!(sections.len(), service.postgres.len(), "{}", service.name);
             assert_eq!(databases.len(), service.postgres.len(), "{}", service.name);
         }

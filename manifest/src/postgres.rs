@@ -50,7 +50,9 @@ pub fn owner_role(database: &Database) -> String {
 
 /// Every service with a PostgreSQL role, in the manifest's order.
 pub fn services_with_roles() -> impl Iterator<Item = &'static Service> {
-    SERVICES.iter().filter(|service| !service.postgres.is_empty())
+    SERVICES
+        .iter()
+        .filter(|service| !service.postgres.is_empty())
 }
 
 /// The password of every service's role.
@@ -233,7 +235,8 @@ pub fn setup_script() -> String {
 mod tests {
     use super::*;
     use crate::{
-        ACCOUNTS_DB, LOCKER_APP, LOCKER_SERVICE, POSTGRES_USER, TALLY_WORKER, USERS_DB, VOTE_SERVICE, VOTES_DB,
+        ACCOUNTS_DB, LOCKER_APP, LOCKER_SERVICE, POSTGRES_USER, TALLY_WORKER, USERS_DB,
+        VOTE_SERVICE, VOTES_DB,
     };
 
     #[test]

@@ -37,10 +37,13 @@ async fn api_search(base: &str, query: &str) -> Value {
     response.unwrap().json().await.unwrap()
 }
 
+/// The first page of records (all of them, in these tests).
 async fn records(base: &str) -> Vec<Value> {
     let response = reqwest::get(format!("{base}/api/records")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+    let page: Value = response.json().await.unwrap();
+    assert_eq!(page["next"], Value::Null, "{page}");
+    page["items"].as_array().unwrap().clone()
 }
 
 #[tokio::test]

@@ -59,13 +59,15 @@ async fn an_unconfirmed_record_may_have_been_made_and_recording_again_keeps_one(
         StatusCode::SEE_OTHER
     );
     let cities = || async {
-        let records: Vec<Value> = reqwest::get(format!("{base}/api/records"))
+        let page: Value = reqwest::get(format!("{base}/api/records"))
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        records
+        page["items"]
+            .as_array()
+            .unwrap()
             .iter()
             .map(|record| record["city"].as_str().unwrap().to_owned())
             .collect::<Vec<_>>()

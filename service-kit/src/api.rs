@@ -53,11 +53,15 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
     let refusal = rejection.find::<Refusal>();
     let field = match refusal {
         Some(Refusal::Invalid { field, .. }) => Some(*field),
-        _ => rejection.find::<BodyError>().and_then(|error| error.field.as_deref()),
+        _ => rejection
+            .find::<BodyError>()
+            .and_then(|error| error.field.as_deref()),
     };
-    let message = match rejection.find::<BodyError>() {
-        Some(error) => error.message.clone(),
-        None => message,
+    // A body the route could not read is a 400 even when another route on the same path
+    // refused the method (warp's combined rejection would be 405).
+    let (status, message) = match (refusal, rejection.find::<BodyError>()) {
+        (None, Some(error)) => (status, error.message.clone()),
+        _ => (status, message),
     };
     let response = error(status, &message, field);
     Ok(match refusal {
@@ -174,7 +178,7 @@ mod tests {
             .method("POST")
             .path("/api")
             .header("content-type", "application/json")
-            .body(body.to_owned())
+            .body(body)
     }
 
     #[tokio::test]
@@ -214,6 +218,29 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert_eq!(body["error"]["code"], "forbidden");
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_body_is_a_400_beside_a_get_route_on_the_same_path() {
+        let route = warp::path!("api")
+            .and(warp::get())
+            .map(|| warp::reply().into_response())
+            .or(warp::path!("api")
+                .and(json_body::<Body>(64))
+                .map(|_body: Body| warp::reply().into_response()))
+            .unify()
+            .recover(recover)
+            .unify();
+        for (body, field) in [
+            (r#"{"code": "#, None),
+            (r#"{"code": "A1", "x": 1}"#, Some("x")),
+        ] {
+            let response = post(body).reply(&route).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+            let answer: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+            assert_eq!(answer["error"]["code"], "bad-request");
+            assert_eq!(answer["error"]["field"].as_str(), field);
+        }
     }
 
     #[tokio::test]

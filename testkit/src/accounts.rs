@@ -26,7 +26,9 @@ pub async fn make_operator(wiring: &Wiring, name: &str, password: &str) {
     let launch = wiring
         .launch(USER_SERVICE)
         .env("WARREN_OPERATOR_PASSWORD", password);
-    let output = launch.run_tool_with_args("warren-operator", &["--name", name]).await;
+    let output = launch
+        .run_tool_with_args("warren-operator", &["--name", name])
+        .await;
     assert!(
         output.status.success(),
         "warren-operator --name {name} failed: {}{}",
@@ -62,7 +64,12 @@ impl Person {
     }
 
     /// The fields of the form on `page_path` that posts to `action`, with `fields` set.
-    pub async fn form(&self, page_path: &str, action: &str, fields: &[(&str, &str)]) -> Vec<(String, String)> {
+    pub async fn form(
+        &self,
+        page_path: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> Vec<(String, String)> {
         let page = self.page(page_path).await;
         let mut form = web::form_fields(&page, action)
             .unwrap_or_else(|| panic!("no form on {page_path} posts to {action}: {page}"));
@@ -101,7 +108,9 @@ impl Person {
                 Err(_) => Value::Null,
             };
             let done = status["pending"] == false;
-            *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = status;
+            *last
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = status;
             done
         })
         .await;
@@ -115,7 +124,11 @@ impl Person {
     /// Signs up on the welcome page and waits for user-service's answer (its outcome JSON).
     pub async fn sign_up(&self, password: &str) -> Value {
         let page = self
-            .act("/", "/register", &[("name", &self.name), ("password", password)])
+            .act(
+                "/",
+                "/register",
+                &[("name", &self.name), ("password", password)],
+            )
             .await;
         self.outcome(&page).await
     }
@@ -123,12 +136,21 @@ impl Person {
     /// Signs in; the answer must be the redirect home with the session cookie.
     pub async fn sign_in(&self, password: &str) {
         let form = self
-            .form("/", "/sign-in", &[("name", &self.name), ("password", password)])
+            .form(
+                "/",
+                "/sign-in",
+                &[("name", &self.name), ("password", password)],
+            )
             .await;
         let response = self.post("/sign-in", &form).await;
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
-        assert_eq!(status, StatusCode::SEE_OTHER, "{} signing in: {body}", self.name);
+        assert_eq!(
+            status,
+            StatusCode::SEE_OTHER,
+            "{} signing in: {body}",
+            self.name
+        );
     }
 
     /// Signs up, then signs in.
@@ -264,7 +286,12 @@ impl Tap {
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|queue| Some((queue["name"].as_str()?.to_owned(), queue["messages"].as_u64().unwrap_or(0))))
+            .filter_map(|queue| {
+                Some((
+                    queue["name"].as_str()?.to_owned(),
+                    queue["messages"].as_u64().unwrap_or(0),
+                ))
+            })
             .filter(|(name, _)| *name != self.queue)
             .collect()
     }
@@ -282,10 +309,17 @@ pub struct Logged {
 impl Logged {
     /// Starts `service` of `wiring`, logging to `<dir>/<service>.log`, and waits until its
     /// `/readyz` answers 200.
-    pub async fn start(wiring: &Wiring, service: Service, overrides: &[(&str, &str)], dir: &Path) -> Self {
+    pub async fn start(
+        wiring: &Wiring,
+        service: Service,
+        overrides: &[(&str, &str)],
+        dir: &Path,
+    ) -> Self {
         let launch = overrides
             .iter()
-            .fold(wiring.launch(service), |launch, (name, value)| launch.env(name, *value));
+            .fold(wiring.launch(service), |launch, (name, value)| {
+                launch.env(name, *value)
+            });
         let log = dir.join(format!("{}.log", service.name));
         let file = std::fs::File::create(&log)
             .unwrap_or_else(|error| panic!("{}: {error}", log.display()));

@@ -5,6 +5,7 @@
 pub mod configuration;
 pub mod consumers;
 pub mod domain;
+pub mod operator;
 pub mod outbox;
 pub mod startup;
 pub mod storage;

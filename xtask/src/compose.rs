@@ -9,7 +9,8 @@ use std::fmt::Write;
 use warren_manifest::postgres;
 use warren_manifest::{
     Access, BROKER_ADMIN, BROKER_ADMIN_PASSWORD, DATABASES, MONGO_ADMIN, MONGO_ADMIN_PASSWORD,
-    POSTGRES_PASSWORD, POSTGRES_USER, READINESS_PATH, Role, SERVICES, Service, Value, mongo_users,
+    OPERATOR_PASSWORD, POSTGRES_PASSWORD, POSTGRES_USER, READINESS_PATH, Role, SERVICES, Service,
+    USER_SERVICE, Value, mongo_users,
 };
 use warren_messages::topology::DEFAULT_VHOST;
 
@@ -208,7 +209,28 @@ pub fn docker_compose() -> String {
         let _ = writeln!(postgres_roles, "      {variable}: {}", required(&variable));
     }
 
+    // warren-operator runs as user-service, on its database (README, "Accounts").
+    let mut operator_environment = String::new();
+    for variable in USER_SERVICE.environment() {
+        if ["WARREN_POSTGRES__", "WARREN_TELEMETRY__"]
+            .iter()
+            .any(|section| variable.name.starts_with(section))
+        {
+            let value = compose_value(&USER_SERVICE, &variable.value);
+            let _ = writeln!(operator_environment, "      {}: {value}", variable.name);
+        }
+    }
+    let _ = writeln!(
+        operator_environment,
+        "      {OPERATOR_PASSWORD}: {}",
+        required(OPERATOR_PASSWORD)
+    );
+
     let mut replacements = vec![
+        (
+            "{{operator-environment}}\n".to_owned(),
+            operator_environment,
+        ),
         ("{{mongo-users}}\n".to_owned(), mongo_passwords),
         ("{{mongo-admin}}".to_owned(), MONGO_ADMIN.to_owned()),
         (

@@ -195,9 +195,5 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and(warp::body::form::<SignOutForm>())
         .and(with_state(state))
         .and_then(sign_out);
-    home.or(sign_in)
-        .unify()
-        .or(sign_out)
-        .unify()
-        .boxed()
+    home.or(sign_in).unify().or(sign_out).unify().boxed()
 }

@@ -198,7 +198,10 @@ async fn user_action(
     let (session, request_id) = sent_form(&state, &visitor, &form.csrf, &form.attempt)?;
     let name = String::from(UserName::parse(form.name.unwrap_or_default().trim()).map_err(bad)?);
     let actor = match action {
-        Action::Register => visitor.identity.as_ref().map(|identity| identity.name.clone()),
+        Action::Register => visitor
+            .identity
+            .as_ref()
+            .map(|identity| identity.name.clone()),
         Action::Promote => Some(visitor.operator()?.name.clone()),
         Action::Delete | Action::Request | Action::Release => {
             Some(visitor.acting_for(&name)?.name.clone())

@@ -42,7 +42,9 @@ use crate::reconcile;
 use crate::startup::SERVICE;
 
 /// Who calls the API: the bearer token's identity, else the session cookie's.
-fn caller(state: Arc<State>) -> impl Filter<Extract = (Option<Identity>,), Error = Rejection> + Clone {
+fn caller(
+    state: Arc<State>,
+) -> impl Filter<Extract = (Option<Identity>,), Error = Rejection> + Clone {
     bearer()
         .and(warp::cookie::optional::<String>(ACCOUNT_COOKIE))
         .and(with_state(state))
@@ -103,7 +105,11 @@ const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x5741_5252_454e_4150_4949_4
 
 /// Publishes `payload` as the request `request_id` and answers 202 with its status URL once the
 /// broker confirmed it.
-async fn accept<E: Event>(state: &State, request_id: Uuid, payload: E) -> Result<Response, Rejection> {
+async fn accept<E: Event>(
+    state: &State,
+    request_id: Uuid,
+    payload: E,
+) -> Result<Response, Rejection> {
     let mut envelope = Envelope::new(SERVICE, payload);
     envelope.message_id = request_id;
     envelope.correlation_id = request_id;
@@ -159,7 +165,8 @@ async fn add_locker(
     state: Arc<State>,
 ) -> Result<Response, Rejection> {
     let identity = operator(caller)?;
-    let code = LockerCode::parse(body.code.trim().to_uppercase()).map_err(|e| invalid("code", e))?;
+    let code =
+        LockerCode::parse(body.code.trim().to_uppercase()).map_err(|e| invalid("code", e))?;
     let location = Location::parse(body.location.trim()).map_err(|e| invalid("location", e))?;
     let request_id = request_id(&identity, key)?;
     let event = LockerAddRequested {
@@ -214,11 +221,6 @@ async fn request_locker(
     accept(&state, request_id, event).await
 }
 
-/// A page size out of bounds as the one error shape.
-fn limit_of(query: &PageQuery) -> Result<usize, Response> {
-    query.limit().map_err(bad_limit)
-}
-
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
     let limit = state.max_body_bytes;
     let key = || warp::header::optional::<String>("idempotency-key");
@@ -245,71 +247,84 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and(warp::query::<PageQuery>())
         .and(caller(state.clone()))
         .and(with_state(state.clone()))
-        .and_then(|query: PageQuery, caller: Option<Identity>, state: Arc<State>| async move {
-            operator(caller)?;
-            let limit = match limit_of(&query) {
-                Ok(limit) => limit,
-                Err(response) => return Ok(response),
-            };
-            let page = users_page(&state, &query, limit).await?;
-            let next = page.next.map(|after| next_page("/api/users", limit, &after));
-            Ok::<_, Rejection>(json_page(json!({ "items": page.items }), next))
-        });
+        .and_then(
+            |query: PageQuery, caller: Option<Identity>, state: Arc<State>| async move {
+                operator(caller)?;
+                let limit = match query.limit() {
+                    Ok(limit) => limit,
+                    Err(message) => return Ok(bad_limit(message)),
+                };
+                let page = users_page(&state, &query, limit).await?;
+                let next = page
+                    .next
+                    .map(|after| next_page("/api/users", limit, &after));
+                Ok::<_, Rejection>(json_page(json!({ "items": page.items }), next))
+            },
+        );
     let get_lockers = warp::path!("lockers")
         .and(warp::get())
         .and(warp::query::<PageQuery>())
         .and(caller(state.clone()))
         .and(with_state(state.clone()))
-        .and_then(|query: PageQuery, caller: Option<Identity>, state: Arc<State>| async move {
-            operator(caller)?;
-            let limit = match limit_of(&query) {
-                Ok(limit) => limit,
-                Err(response) => return Ok(response),
-            };
-            let page = lockers_page(&state, &query, limit).await?;
-            let items: Vec<_> = page.items.iter().map(locker_json).collect();
-            let next = page.next.map(|after| next_page("/api/lockers", limit, &after));
-            Ok::<_, Rejection>(json_page(json!({ "items": items }), next))
-        });
+        .and_then(
+            |query: PageQuery, caller: Option<Identity>, state: Arc<State>| async move {
+                operator(caller)?;
+                let limit = match query.limit() {
+                    Ok(limit) => limit,
+                    Err(message) => return Ok(bad_limit(message)),
+                };
+                let page = lockers_page(&state, &query, limit).await?;
+                let items: Vec<_> = page.items.iter().map(locker_json).collect();
+                let next = page
+                    .next
+                    .map(|after| next_page("/api/lockers", limit, &after));
+                Ok::<_, Rejection>(json_page(json!({ "items": items }), next))
+            },
+        );
     let get_locker = warp::path!("lockers" / String)
         .and(warp::get())
         .and(caller(state.clone()))
         .and(with_state(state.clone()))
-        .and_then(|code: String, caller: Option<Identity>, state: Arc<State>| async move {
-            operator(caller)?;
-            let not_found = || Refusal::NotFound("there is no such locker".into()).reject();
-            let code = LockerCode::parse(code.trim().to_uppercase()).map_err(|_| not_found())?;
-            let code = String::from(code);
-            let locker = warren_store_lockers::lockers_coded(&state.lockers, &[code.as_str()])
-                .await
-                .map_err(|error| unavailable("the lockers", &error))?
-                .into_iter()
-                .next()
-                .ok_or_else(not_found)?;
-            Ok::<_, Rejection>(warp::reply::json(&locker_json(&locker)).into_response())
-        });
+        .and_then(
+            |code: String, caller: Option<Identity>, state: Arc<State>| async move {
+                operator(caller)?;
+                let not_found = || Refusal::NotFound("there is no such locker".into()).reject();
+                let code =
+                    LockerCode::parse(code.trim().to_uppercase()).map_err(|_| not_found())?;
+                let code = String::from(code);
+                let locker = warren_store_lockers::lockers_coded(&state.lockers, &[code.as_str()])
+                    .await
+                    .map_err(|error| unavailable("the lockers", &error))?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(not_found)?;
+                Ok::<_, Rejection>(warp::reply::json(&locker_json(&locker)).into_response())
+            },
+        );
     let reconcile = warp::path!("reconcile")
         .and(warp::get())
         .and(warp::query::<PageQuery>())
         .and(caller(state.clone()))
         .and(with_state(state))
-        .and_then(|query: PageQuery, caller: Option<Identity>, state: Arc<State>| async move {
-            operator(caller)?;
-            let limit = match limit_of(&query) {
-                Ok(limit) => limit,
-                Err(response) => return Ok(response),
-            };
-            let report = reconcile::check(&state.users, &state.lockers, query.after(), limit)
-                .await
-                .map_err(|error| unavailable("the stores", &error))?;
-            let next = report
-                .through
-                .as_deref()
-                .map(|through| next_page("/api/reconcile", limit, through));
-            let body = serde_json::to_value(&report)
-                .map_err(|error| unavailable("the report", &error.into()))?;
-            Ok::<_, Rejection>(json_page(body, next))
-        });
+        .and_then(
+            |query: PageQuery, caller: Option<Identity>, state: Arc<State>| async move {
+                operator(caller)?;
+                let limit = match query.limit() {
+                    Ok(limit) => limit,
+                    Err(message) => return Ok(bad_limit(message)),
+                };
+                let report = reconcile::check(&state.users, &state.lockers, query.after(), limit)
+                    .await
+                    .map_err(|error| unavailable("the stores", &error))?;
+                let next = report
+                    .through
+                    .as_deref()
+                    .map(|through| next_page("/api/reconcile", limit, through));
+                let body = serde_json::to_value(&report)
+                    .map_err(|error| unavailable("the report", &error.into()))?;
+                Ok::<_, Rejection>(json_page(body, next))
+            },
+        );
     // Only paths under /api get the JSON error shape; any other path is not the API's to refuse.
     let api = post_lockers
         .or(post_users)

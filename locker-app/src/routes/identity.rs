@@ -78,7 +78,10 @@ fn unreadable(error: &anyhow::Error) -> Rejection {
 }
 
 /// The identity of a session cookie's secret, if it is live.
-pub async fn of_cookie(state: &State, secret: Option<String>) -> Result<Option<Identity>, Rejection> {
+pub async fn of_cookie(
+    state: &State,
+    secret: Option<String>,
+) -> Result<Option<Identity>, Rejection> {
     match secret.filter(|secret| !secret.is_empty()) {
         None => Ok(None),
         Some(secret) => state

@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use deadpool_postgres::Pool;
 use uuid::Uuid;
-use warp::{Filter, Reply};
+use warp::Rejection;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
+use warp::{Filter, Reply};
 use warren_messages::Publisher;
-use warp::Rejection;
 use warren_service_kit::limits::TrustedProxies;
 use warren_service_kit::web::{Asset, Attempts, Csrf, Refusal, assets, site, with_state};
 
@@ -51,7 +51,10 @@ pub struct Nav {
 impl Nav {
     pub fn of(state: &State, visitor: &identity::Visitor) -> Self {
         Self {
-            name: visitor.identity.as_ref().map(|identity| identity.name.clone()),
+            name: visitor
+                .identity
+                .as_ref()
+                .map(|identity| identity.name.clone()),
             operator: visitor
                 .identity
                 .as_ref()

@@ -67,12 +67,11 @@ impl PageQuery {
 
     /// For a page, which may clamp: a size out of bounds becomes the nearest bound.
     fn clamped_limit(&self) -> usize {
-        self.limit().unwrap_or_else(|_| {
-            match self.limit.as_deref().map(str::parse::<u64>) {
+        self.limit()
+            .unwrap_or_else(|_| match self.limit.as_deref().map(str::parse::<u64>) {
                 Some(Ok(0)) | Some(Err(_)) | None => DEFAULT_PAGE,
                 Some(Ok(_)) => MAX_PAGE,
-            }
-        })
+            })
     }
 
     pub fn after(&self) -> Option<&str> {
@@ -137,41 +136,45 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and(warp::query::<PageQuery>())
         .and(visitor(state.clone()))
         .and(with_state(state.clone()))
-        .and_then(|query: PageQuery, visitor: Visitor, state: Arc<State>| async move {
-            visitor.operator()?;
-            let limit = query.clamped_limit();
-            let page = users_page(&state, &query, limit).await?;
-            let next = page.next.map(|after| next_page("/users", limit, &after));
-            let page = UsersPage {
-                nav: Nav::of(&state, &visitor),
-                users: page.items,
-                next,
-                forms: Forms::new(&state, visitor.form_session()),
-            };
-            Ok::<_, Rejection>(fresh(html(&page, StatusCode::OK)))
-        });
+        .and_then(
+            |query: PageQuery, visitor: Visitor, state: Arc<State>| async move {
+                visitor.operator()?;
+                let limit = query.clamped_limit();
+                let page = users_page(&state, &query, limit).await?;
+                let next = page.next.map(|after| next_page("/users", limit, &after));
+                let page = UsersPage {
+                    nav: Nav::of(&state, &visitor),
+                    users: page.items,
+                    next,
+                    forms: Forms::new(&state, visitor.form_session()),
+                };
+                Ok::<_, Rejection>(fresh(html(&page, StatusCode::OK)))
+            },
+        );
     let lockers = warp::path!("lockers")
         .and(warp::get())
         .and(warp::query::<PageQuery>())
         .and(visitor(state.clone()))
         .and(with_state(state))
-        .and_then(|query: PageQuery, visitor: Visitor, state: Arc<State>| async move {
-            visitor.operator()?;
-            let limit = query.clamped_limit();
-            let page = lockers_page(&state, &query, limit).await?;
-            let free = page
-                .items
-                .iter()
-                .filter(|locker| locker.holder.is_none() && !locker.retired())
-                .count();
-            let page = LockersPage {
-                nav: Nav::of(&state, &visitor),
-                lockers: page.items,
-                free,
-                next: page.next.map(|after| next_page("/lockers", limit, &after)),
-                forms: Forms::new(&state, visitor.form_session()),
-            };
-            Ok::<_, Rejection>(fresh(html(&page, StatusCode::OK)))
-        });
+        .and_then(
+            |query: PageQuery, visitor: Visitor, state: Arc<State>| async move {
+                visitor.operator()?;
+                let limit = query.clamped_limit();
+                let page = lockers_page(&state, &query, limit).await?;
+                let free = page
+                    .items
+                    .iter()
+                    .filter(|locker| locker.holder.is_none() && !locker.retired())
+                    .count();
+                let page = LockersPage {
+                    nav: Nav::of(&state, &visitor),
+                    lockers: page.items,
+                    free,
+                    next: page.next.map(|after| next_page("/lockers", limit, &after)),
+                    forms: Forms::new(&state, visitor.form_session()),
+                };
+                Ok::<_, Rejection>(fresh(html(&page, StatusCode::OK)))
+            },
+        );
     users.or(lockers).unify().boxed()
 }

@@ -48,8 +48,6 @@ pub fn link(state: &State, request_id: Uuid) -> String {
     )
 }
 
-
-
 /// The outcome in words.
 fn describe(kind: &str, outcome: &str, name: &str, locker: Option<&str>) -> String {
     let locker = locker.unwrap_or("?");

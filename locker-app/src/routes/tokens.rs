@@ -57,7 +57,11 @@ async fn page(
         .await
         .map_err(|error| super::unavailable("the API tokens", &error))?;
     let next = more
-        .then(|| tokens.last().map(|token| format!("/tokens?before={}", token.id)))
+        .then(|| {
+            tokens
+                .last()
+                .map(|token| format!("/tokens?before={}", token.id))
+        })
         .flatten();
     let page = TokensPage {
         nav: Nav::of(state, visitor),
@@ -80,10 +84,17 @@ fn operator_form<'a>(
     Ok(operator)
 }
 
-async fn create(visitor: Visitor, form: CreateForm, state: Arc<State>) -> Result<Response, Rejection> {
+async fn create(
+    visitor: Visitor,
+    form: CreateForm,
+    state: Arc<State>,
+) -> Result<Response, Rejection> {
     let operator = operator_form(&state, &visitor, form.csrf.as_deref())?;
     let label = form.label.unwrap_or_default().trim().to_owned();
-    if label.is_empty() || label.chars().count() > MAX_LABEL_CHARS || label.chars().any(char::is_control) {
+    if label.is_empty()
+        || label.chars().count() > MAX_LABEL_CHARS
+        || label.chars().any(char::is_control)
+    {
         return Err(Refusal::BadRequest(format!(
             "a token's label is 1 to {MAX_LABEL_CHARS} characters, without control characters"
         ))
@@ -122,10 +133,12 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and(warp::query::<ListQuery>())
         .and(visitor(state.clone()))
         .and(with_state(state.clone()))
-        .and_then(|query: ListQuery, visitor: Visitor, state: Arc<State>| async move {
-            visitor.operator()?;
-            page(&state, &visitor, query.before, None).await
-        });
+        .and_then(
+            |query: ListQuery, visitor: Visitor, state: Arc<State>| async move {
+                visitor.operator()?;
+                page(&state, &visitor, query.before, None).await
+            },
+        );
     let create = warp::path!("tokens")
         .and(form_post(limit))
         .and(visitor(state.clone()))

@@ -3,6 +3,9 @@
 //! `POST /records/{id}/delete`; and `GET`/`POST /api/records`, `DELETE /api/records/{id}`.
 //! Each publish waits for the broker's confirm; the page then waits, for a bounded time, until
 //! the read model shows the change, and says so if it does not yet.
+//!
+//! Both lists come a page at a time (`?limit=&after=`, `after` the last record of the page
+//! before), each page linking to the next only when there is one.
 
 use std::sync::Arc;
 
@@ -24,6 +27,7 @@ use super::{
 use crate::operators::{self, Credentials, Denied, Identity};
 use crate::startup::SERVICE;
 use crate::storage::{self, Record};
+use warren_store_records::After;
 
 #[derive(Debug, Deserialize)]
 struct RecordForm {
@@ -41,6 +45,64 @@ struct DeleteForm {
 struct Notice {
     recorded: Option<Uuid>,
     deleted: Option<Uuid>,
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+/// `?limit=&after=` of the JSON list.
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+/// The page size unless one is asked for.
+pub const DEFAULT_PAGE: usize = 50;
+/// The largest page anyone may ask for.
+pub const MAX_PAGE: usize = 200;
+
+/// The page size asked for, if it is a whole number from 1 to [`MAX_PAGE`].
+fn page_limit(limit: Option<&str>) -> Result<usize, String> {
+    match limit {
+        None | Some("") => Ok(DEFAULT_PAGE),
+        Some(limit) => limit
+            .parse::<usize>()
+            .ok()
+            .filter(|limit| (1..=MAX_PAGE).contains(limit))
+            .ok_or_else(|| format!("limit must be a whole number from 1 to {MAX_PAGE}")),
+    }
+}
+
+/// For the page, which may clamp: a size out of bounds becomes the nearest bound.
+fn clamped_limit(limit: Option<&str>) -> usize {
+    page_limit(limit).unwrap_or_else(|_| match limit.map(str::parse::<u64>) {
+        Some(Ok(0)) | Some(Err(_)) | None => DEFAULT_PAGE,
+        Some(Ok(_)) => MAX_PAGE,
+    })
+}
+
+fn page_after(after: Option<&str>) -> Result<Option<After>, String> {
+    after
+        .filter(|after| !after.is_empty())
+        .map(After::parse)
+        .transpose()
+}
+
+/// The address of the page of `path` after `after` (whose text needs no escaping in a query).
+fn next_page(path: &str, limit: usize, after: After) -> String {
+    format!("{path}?limit={limit}&after={after}")
+}
+
+/// A JSON page: the records and `next` (the next page's address, or null), with a
+/// `Link: <…>; rel="next"` header when there is a next page.
+fn json_page(records: &[Record], next: Option<String>) -> Response {
+    let body = serde_json::json!({ "items": records, "next": next });
+    let reply = warp::reply::json(&body).into_response();
+    match next {
+        Some(next) => warp::reply::with_header(reply, "link", format!("<{next}>; rel=\"next\""))
+            .into_response(),
+        None => reply,
+    }
 }
 
 #[derive(Template)]
@@ -50,6 +112,8 @@ struct RecordsPage {
     notice: Option<String>,
     /// The page refreshes itself until the change it reports shows.
     waiting: bool,
+    /// The next page's address, if there is one.
+    next: Option<String>,
     csrf: String,
     /// Who is looking, as far as deleting goes.
     viewer: Viewer,
@@ -184,9 +248,14 @@ async fn list_page(
     account: Option<String>,
     state: Arc<State>,
 ) -> Result<Response, Rejection> {
-    let records = storage::list(&state.pool)
+    let limit = clamped_limit(notice.limit.as_deref());
+    let after = page_after(notice.after.as_deref())
+        .map_err(|message| Refusal::BadRequest(message).reject())?;
+    let page = warren_store_records::list(&state.pool, after, limit)
         .await
         .map_err(|error| unreadable(&error).reject())?;
+    let next = page.next.map(|after| next_page("/records", limit, after));
+    let records = page.records;
     let shown = |id: Uuid| records.iter().any(|record| record.record_id == id);
     // A record deleted since it was recorded has nothing left to wait for.
     let gone = match notice.recorded {
@@ -216,6 +285,7 @@ async fn list_page(
         records,
         notice,
         waiting,
+        next,
         csrf: state.csrf.token(session.id),
         viewer: viewer(&state, account.as_deref()).await,
         sign_in_url: state.sign_in_url.clone(),
@@ -287,12 +357,25 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and_then(list_page);
     let api_list = warp::path!("api" / "records")
         .and(warp::get())
+        .and(warp::query::<PageQuery>())
         .and(with_state(state.clone()))
-        .and_then(|state: Arc<State>| async move {
-            Ok::<_, Rejection>(match storage::list(&state.pool).await {
-                Ok(records) => warp::reply::json(&records).into_response(),
-                Err(error) => json_refusal(&unreadable(&error)),
-            })
+        .and_then(|query: PageQuery, state: Arc<State>| async move {
+            let asked = page_limit(query.limit.as_deref())
+                .and_then(|limit| Ok((limit, page_after(query.after.as_deref())?)));
+            let (limit, after) = match asked {
+                Ok(asked) => asked,
+                Err(message) => return Ok(json_refusal(&Refusal::BadRequest(message))),
+            };
+            Ok::<_, Rejection>(
+                match warren_store_records::list(&state.pool, after, limit).await {
+                    Ok(page) => json_page(
+                        &page.records,
+                        page.next
+                            .map(|after| next_page("/api/records", limit, after)),
+                    ),
+                    Err(error) => json_refusal(&unreadable(&error)),
+                },
+            )
         });
     // JSON only: a cross-site form cannot send it without the browser asking first.
     let api_record = warp::path!("api" / "records")

@@ -172,7 +172,8 @@ pub struct ApiToken {
     pub revoked_by: Option<String>,
 }
 
-const TOKEN_COLUMNS: &str = "SELECT id, name, label, created_at, revoked_at, revoked_by FROM api_tokens";
+const TOKEN_COLUMNS: &str =
+    "SELECT id, name, label, created_at, revoked_at, revoked_by FROM api_tokens";
 
 fn api_token_row(row: &tokio_postgres::Row) -> ApiToken {
     ApiToken {
@@ -274,7 +275,12 @@ mod tests {
 
     #[test]
     fn anything_else_is_not_a_secret() {
-        for bad in ["", "short", &"a".repeat(44), &format!("{}!", "a".repeat(42))] {
+        for bad in [
+            "",
+            "short",
+            &"a".repeat(44),
+            &format!("{}!", "a".repeat(42)),
+        ] {
             assert!(!well_formed(bad), "{bad}");
         }
     }

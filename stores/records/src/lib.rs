@@ -50,18 +50,96 @@ fn record(row: &tokio_postgres::Row) -> Record {
     }
 }
 
-/// Every record, newest first.
-pub async fn list(pool: &Pool) -> anyhow::Result<Vec<Record>> {
+/// Where a page of records starts: just after (older than) this record, newest first. Records
+/// are ordered by `(recorded_at, record_id)`, unique since the id is, so the position stays
+/// right even if that record is deleted meanwhile. Written `<recorded_at>_<record_id>`, the
+/// time in RFC 3339 with microseconds (PostgreSQL's precision), as `?after=` carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct After {
+    pub recorded_at: DateTime<Utc>,
+    pub record_id: Uuid,
+}
+
+impl After {
+    /// The position just after `record`.
+    pub fn of(record: &Record) -> Self {
+        Self {
+            recorded_at: record.recorded_at,
+            record_id: record.record_id,
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let unreadable =
+            || "after must be <recorded_at>_<record_id>, as a page's next link gives it".to_owned();
+        let (time, id) = text.split_once('_').ok_or_else(unreadable)?;
+        Ok(Self {
+            recorded_at: DateTime::parse_from_rfc3339(time)
+                .map_err(|_| unreadable())?
+                .with_timezone(&Utc),
+            record_id: id.parse().map_err(|_| unreadable())?,
+        })
+    }
+}
+
+impl std::fmt::Display for After {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let time = self
+            .recorded_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        write!(f, "{time}_{}", self.record_id)
+    }
+}
+
+/// One page of records, newest first, and where the next page starts, if there is one.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub records: Vec<Record>,
+    pub next: Option<After>,
+}
+
+const RECORD_COLUMNS: &str = "SELECT record_id, city, region, country, latitude, longitude, \
+     timezone, local_time, observed_at, temperature_c, weather_code, condition, is_day, \
+     recorded_at FROM records";
+
+/// The newest records. Keyset pagination on `records_newest_first`: the index serves both the
+/// order and the start, so a page costs the same at any depth and any table size.
+pub fn newest_records() -> String {
+    format!("{RECORD_COLUMNS} ORDER BY recorded_at DESC, record_id DESC LIMIT $1")
+}
+
+/// The records older than `($1, $2)`, the last record of the previous page.
+pub fn records_after() -> String {
+    format!(
+        "{RECORD_COLUMNS} WHERE (recorded_at, record_id) < ($1, $2) \
+         ORDER BY recorded_at DESC, record_id DESC LIMIT $3"
+    )
+}
+
+/// Up to `limit` records, newest first, after `after` (from the newest without it).
+pub async fn list(pool: &Pool, after: Option<After>, limit: usize) -> anyhow::Result<Page> {
     let client = pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT record_id, city, region, country, latitude, longitude, timezone, local_time, \
-                 observed_at, temperature_c, weather_code, condition, is_day, recorded_at \
-             FROM records ORDER BY recorded_at DESC, record_id DESC",
-            &[],
-        )
-        .await?;
-    Ok(rows.iter().map(record).collect())
+    let fetch = i64::try_from(limit)?.saturating_add(1);
+    let rows = match after {
+        None => client.query(&newest_records(), &[&fetch]).await?,
+        Some(after) => {
+            client
+                .query(
+                    &records_after(),
+                    &[&after.recorded_at, &after.record_id, &fetch],
+                )
+                .await?
+        }
+    };
+    let mut records: Vec<Record> = rows.iter().map(record).collect();
+    let more = records.len() > limit;
+    records.truncate(limit);
+    let next = if more {
+        records.last().map(After::of)
+    } else {
+        None
+    };
+    Ok(Page { records, next })
 }
 
 /// Whether `table` has a row for `record_id`.

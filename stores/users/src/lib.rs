@@ -72,13 +72,15 @@ impl<T> Page<T> {
     }
 }
 
-/// The first page of users by name. Keyset pagination on the primary key: the index serves
-/// both the order and the start, so a page costs the same at any depth and any table size.
-pub const FIRST_USERS: &str =
-    "SELECT name, created_at, locker, deleting FROM users ORDER BY name LIMIT $1";
+/// The first page of users by name, bytewise (as MongoDB orders the lockers' holders, so that
+/// the stores' check can walk both in one order). Keyset pagination on the index
+/// `users_by_name_bytewise`: it serves both the order and the start, so a page costs the same
+/// at any depth and any table size.
+pub const FIRST_USERS: &str = "SELECT name, created_at, locker, deleting FROM users \
+     ORDER BY name COLLATE \"C\" LIMIT $1";
 /// The page of users after `$1` (the last name of the previous page).
 pub const USERS_AFTER: &str = "SELECT name, created_at, locker, deleting FROM users \
-     WHERE name > $1 ORDER BY name LIMIT $2";
+     WHERE name COLLATE \"C\" > $1 ORDER BY name COLLATE \"C\" LIMIT $2";
 
 /// Up to `limit` users by name, after the name `after` (from the start without one).
 pub async fn users(pool: &Pool, after: Option<&str>, limit: usize) -> anyhow::Result<Page<User>> {

@@ -1,6 +1,6 @@
 //! Users by page, against the real PostgreSQL: a walk sees every row once and in order while
 //! rows arrive, and a page is read from the primary key's index, reading no more rows than it
-//! shows (plus one), at any depth of a table of 100,000 users.
+//! shows (plus one), at any depth of a table of 100,000 users; names come in bytewise order.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use deadpool_postgres::Pool;
@@ -123,7 +123,7 @@ fn nodes(plan: &Value) -> Vec<&Value> {
     all
 }
 
-/// The page is read from the users' primary key, in its order, and no node reads more than
+/// The page is read from the users' index by name, in its order, and no node reads more than
 /// `most` rows: no scan of the table, no sort of it.
 fn assert_read_from_the_index(plan: &Value, most: u64) {
     let nodes = nodes(plan);
@@ -144,9 +144,9 @@ fn assert_read_from_the_index(plan: &Value, most: u64) {
             matches!(
                 node["Node Type"].as_str(),
                 Some("Index Scan" | "Index Only Scan")
-            ) && node["Index Name"] == "users_pkey"
+            ) && node["Index Name"] == "users_by_name_bytewise"
         }),
-        "not read from the primary key: {plan:#}"
+        "not read from users_by_name_bytewise: {plan:#}"
     );
 }
 
@@ -172,4 +172,26 @@ async fn a_page_of_100_000_users_reads_one_page_from_the_index() {
     let page = users(&pool, Some("user-090000"), 50).await.unwrap();
     assert_eq!(page.items[0].name, "user-090001");
     assert_eq!(page.next.as_deref(), Some("user-090050"));
+}
+
+#[tokio::test]
+async fn names_come_in_bytewise_order_as_mongodb_orders_holders() {
+    let pool = store().await;
+    let mut names: Vec<String> = ["bob", "Zed", "ada", "$ne", "Émile", "ada-2", "ada2", "ZZ"]
+        .iter()
+        .map(|name| (*name).to_owned())
+        .collect();
+    add_users(&pool, &names).await;
+    names.sort();
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = users(&pool, after.as_deref(), 3).await.unwrap();
+        seen.extend(page.items.into_iter().map(|user| user.name));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, names);
 }
