@@ -129,7 +129,10 @@ fn see_other(location: &str) -> Response {
 }
 
 /// The pages' stylesheet (no inline style: the Content-Security-Policy forbids it).
-const ASSETS: &[Asset] = &[Asset::css("site.css", include_str!("../../static/site.css"))];
+const ASSETS: &[Asset] = &[Asset::css(
+    "site.css",
+    include_str!("../../static/site.css"),
+)];
 
 /// Every page and endpoint, with refusals turned into responses.
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
