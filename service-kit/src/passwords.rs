@@ -180,7 +180,7 @@ mod tests {
         verify_dummy("warm up");
         // The fastest of several runs: other work on the machine only ever adds time.
         let time = |f: &dyn Fn()| {
-            (0..5)
+            (0..7)
                 .map(|_| {
                     let start = Instant::now();
                     f();
@@ -193,9 +193,10 @@ mod tests {
             let _ = verify("wrong password", &phc);
         });
         let unknown = time(&|| verify_dummy("wrong password"));
-        // Within a factor of two either way: the dummy does real Argon2id work.
+        // Within a factor of three either way (other tests hash at the same time): the dummy
+        // does real Argon2id work, where a shortcut would answer a thousand times faster.
         assert!(
-            unknown * 2 > known && known * 2 > unknown,
+            unknown * 3 > known && known * 3 > unknown,
             "known {known:?}, unknown {unknown:?}"
         );
     }

@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use proptest::prelude::*;
-use user_service::domain::{Command, Forward, LockerCode, UserName, Verdict, decide};
+use user_service::domain::{
+    Answer, Command, Forward, LockerCode, RequestKind, Role, UserName, Verdict, decide,
+};
 use uuid::Uuid;
 
 use crate::stores::{LockerService, Message, Tables};
@@ -15,7 +17,7 @@ const LOCKERS: [&str; 2] = ["A-1", "A-2"];
 
 #[derive(Debug, Clone)]
 pub enum Step {
-    /// locker-app publishes a new request: 0 register, 1 delete, 2 want, 3 release.
+    /// locker-app publishes a new request: 0 register, 1 delete, 2 want, 3 release, 4 promote.
     Ask { kind: u8, user: usize },
     /// user-service takes one of locker-app's requests in flight, in any order.
     ToUsers(usize),
@@ -43,7 +45,7 @@ fn pick() -> impl Strategy<Value = usize> {
 
 pub fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        3 => (0..4u8, user()).prop_map(|(kind, user)| Step::Ask { kind, user }),
+        3 => (0..5u8, user()).prop_map(|(kind, user)| Step::Ask { kind, user }),
         3 => pick().prop_map(Step::ToUsers),
         3 => Just(Step::Outcome),
         4 => pick().prop_map(Step::ToLockers),
@@ -111,7 +113,12 @@ impl World {
                         name,
                         actor,
                     },
-                    _ => Command::Release {
+                    3 => Command::Release {
+                        request,
+                        name,
+                        actor,
+                    },
+                    _ => Command::Promote {
                         request,
                         name,
                         actor,
@@ -187,6 +194,18 @@ impl World {
         }
         self.applied.push(message.clone());
         self.tables.holders()?;
+        // An operator is one whom a recorded promotion made one.
+        for (name, user) in &self.tables.users {
+            if user.role == Role::Operator {
+                prop_assert!(
+                    self.tables.requests.values().any(|row| row.name == *name
+                        && row.kind == RequestKind::Promote
+                        && row.answer == Some(Answer::Promoted)),
+                    "{} is an operator without a recorded promotion",
+                    name
+                );
+            }
+        }
         // An answer, once recorded, is never changed.
         for (id, row) in &before.requests {
             if row.answer.is_some() {
