@@ -100,6 +100,15 @@ pub enum SignIn {
     Throttled(Duration),
 }
 
+/// What an idempotency key stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyed {
+    /// The request to send (again, if the key was used before for the same call).
+    Request(Uuid),
+    /// The key was used for another call, this request.
+    Conflict(Uuid),
+}
+
 pub struct Accounts {
     pool: Pool,
     users: Pool,
@@ -287,6 +296,49 @@ impl Accounts {
             tracing::info!(token = %id, by, "API token revoked");
         }
         Ok(revoked > 0)
+    }
+
+    /// The request an API call with `Idempotency-Key: key` from `name` is: a new one (`fresh`)
+    /// the first time, the first one again when the same call comes again, and a conflict when
+    /// the key comes with another call (`call` describes the route and fields; never a
+    /// password). Keys are kept for a day.
+    pub async fn keyed_request(
+        &self,
+        name: &str,
+        key: Uuid,
+        call: &str,
+        fresh: Uuid,
+    ) -> anyhow::Result<Keyed> {
+        let call_hash = store::hash(call);
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "DELETE FROM idempotency_keys WHERE created_at < now() - interval '1 day'",
+                &[],
+            )
+            .await?;
+        let inserted = client
+            .execute(
+                "INSERT INTO idempotency_keys (name, key, request_id, body_hash) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                &[&name, &key, &fresh, &call_hash],
+            )
+            .await?;
+        if inserted == 1 {
+            return Ok(Keyed::Request(fresh));
+        }
+        let row = client
+            .query_one(
+                "SELECT request_id, body_hash FROM idempotency_keys WHERE name = $1 AND key = $2",
+                &[&name, &key],
+            )
+            .await?;
+        let (request_id, first_hash): (Uuid, Vec<u8>) = (row.get(0), row.get(1));
+        Ok(if first_hash == call_hash {
+            Keyed::Request(request_id)
+        } else {
+            Keyed::Conflict(request_id)
+        })
     }
 
     pub fn pool(&self) -> &Pool {

@@ -53,7 +53,12 @@ pub const RECORDS_DB: Database = Database {
 pub const ACCOUNTS_DB: Database = Database {
     name: "warren_accounts",
     owner: "locker-app",
-    tables: &["sessions", "api_tokens", "sign_in_failures"],
+    tables: &[
+        "sessions",
+        "api_tokens",
+        "sign_in_failures",
+        "idempotency_keys",
+    ],
 };
 
 /// PostgreSQL's administrator: the infrastructure scripts and the tests' scaffolding make the

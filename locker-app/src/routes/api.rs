@@ -37,7 +37,7 @@ use warren_store_accounts::Identity;
 use super::identity::{self, not_signed_in, not_yours, operators_only};
 use super::pages::{PageQuery, bad_limit, json_page, lockers_page, next_page, users_page};
 use super::{State, unavailable, with_state};
-use crate::accounts::ACCOUNT_COOKIE;
+use crate::accounts::{ACCOUNT_COOKIE, Keyed};
 use crate::reconcile;
 use crate::startup::SERVICE;
 
@@ -85,23 +85,35 @@ fn invalid(field: &'static str, message: String) -> Rejection {
     Refusal::Invalid { field, message }.reject()
 }
 
-/// The request id of a POST: from `Idempotency-Key` (the same key from the same account is the
-/// same request, and no account can reach another's requests with a key), else a new one.
-fn request_id(identity: &Identity, key: Option<String>) -> Result<Uuid, Rejection> {
-    match key {
-        None => Ok(Uuid::now_v7()),
-        Some(key) => {
-            let key = Uuid::parse_str(key.trim()).map_err(|_| {
-                Refusal::BadRequest("Idempotency-Key must be a UUID".into()).reject()
-            })?;
-            let scope = format!("{}\n{key}", identity.name);
-            Ok(Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, scope.as_bytes()))
-        }
+/// The request id of a POST: a new one, or with `Idempotency-Key` the request this account
+/// first sent with that key (the same `call`: route and fields) — 409 if the key came with
+/// another call. No account can reach another's requests with a key.
+async fn request_id(
+    state: &State,
+    identity: &Identity,
+    key: Option<String>,
+    call: &str,
+) -> Result<Uuid, Rejection> {
+    let fresh = Uuid::now_v7();
+    let Some(key) = key else {
+        return Ok(fresh);
+    };
+    let key = Uuid::parse_str(key.trim())
+        .map_err(|_| Refusal::BadRequest("Idempotency-Key must be a UUID".into()).reject())?;
+    let keyed = state
+        .accounts
+        .keyed_request(&identity.name, key, call, fresh)
+        .await
+        .map_err(|error| unavailable("the idempotency keys", &error))?;
+    match keyed {
+        Keyed::Request(request_id) => Ok(request_id),
+        Keyed::Conflict(request_id) => Err(Refusal::Conflict(format!(
+            "Idempotency-Key {key} was used for another request ({request_id}); use a new key \
+             for a new request"
+        ))
+        .reject()),
     }
 }
-
-/// The namespace of request ids made from idempotency keys.
-const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x5741_5252_454e_4150_4949_4445_4d50_4f54);
 
 /// Publishes `payload` as the request `request_id` and answers 202 with its status URL once the
 /// broker confirmed it.
@@ -168,11 +180,13 @@ async fn add_locker(
     let code =
         LockerCode::parse(body.code.trim().to_uppercase()).map_err(|e| invalid("code", e))?;
     let location = Location::parse(body.location.trim()).map_err(|e| invalid("location", e))?;
-    let request_id = request_id(&identity, key)?;
+    let (code, location) = (String::from(code), String::from(location));
+    let call = format!("POST /api/lockers\n{code}\n{location}");
+    let request_id = request_id(&state, &identity, key, &call).await?;
     let event = LockerAddRequested {
         request_id,
-        code: code.into(),
-        location: location.into(),
+        code,
+        location,
         actor: Some(identity.name),
     };
     accept(&state, request_id, event).await
@@ -187,13 +201,16 @@ async fn add_user(
     let identity = operator(caller)?;
     let name = UserName::parse(body.name.trim()).map_err(|e| invalid("name", e))?;
     passwords::check(&body.password).map_err(|e| invalid("password", e.to_string()))?;
-    let request_id = request_id(&identity, key)?;
+    let name = String::from(name);
+    // The password is left out: a retry may not send it again, and it is never stored.
+    let call = format!("POST /api/users\n{name}");
+    let request_id = request_id(&state, &identity, key, &call).await?;
     let password_hash = passwords::hash_async(body.password)
         .await
         .map_err(|e| invalid("password", e.to_string()))?;
     let event = RegistrationRequested {
         request_id,
-        name: name.into(),
+        name,
         password_hash,
     };
     accept(&state, request_id, event).await
@@ -212,7 +229,8 @@ async fn request_locker(
     if !identity.may_act_for(&name) {
         return Err(not_yours());
     }
-    let request_id = request_id(&identity, key)?;
+    let call = format!("POST /api/users/{name}/locker-requests");
+    let request_id = request_id(&state, &identity, key, &call).await?;
     let event = LockerWanted {
         request_id,
         name,
@@ -345,5 +363,10 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
 }
 
 fn locker_json(locker: &warren_store_lockers::Locker) -> serde_json::Value {
-    json!({ "code": locker.code, "location": locker.location, "holder": locker.holder })
+    json!({
+        "code": locker.code,
+        "location": locker.location,
+        "holder": locker.holder,
+        "retired": locker.retired(),
+    })
 }
