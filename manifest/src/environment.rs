@@ -33,6 +33,9 @@ pub enum Value {
     MongoUser { user: &'static str },
     /// A secret, read from the named variable.
     Secret { variable: String },
+    /// The reverse proxies whose `X-Forwarded-For` names a frontend's client (Compose's
+    /// Traefik); none where clients reach the frontend directly (scripts/up, the tests).
+    TrustedProxies,
 }
 
 /// One variable of a binary's environment.
@@ -119,6 +122,12 @@ impl Service {
             variables.push(Variable {
                 name: "WARREN_WEB__CSRF_SECRET",
                 value: Value::Secret { variable },
+            });
+            // A frontend counts its rate limits and sign-in failures per client address: behind
+            // a proxy, the address the proxy saw.
+            variables.push(Variable {
+                name: "WARREN_HTTP__TRUSTED_PROXIES",
+                value: Value::TrustedProxies,
             });
         }
         variables

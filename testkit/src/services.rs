@@ -172,6 +172,7 @@ impl Wiring {
                     }
                     Value::MongoUser { user } => user.to_owned(),
                     Value::Secret { variable } => self.secret(&variable),
+                    Value::TrustedProxies => String::new(),
                 };
                 (variable.name.to_owned(), value)
             })

@@ -21,6 +21,9 @@ const BROKER_HOSTS: [&str; 3] = ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3"];
 const AMQP_PORT: u16 = 5672;
 const POSTGRES_HOST: &str = "postgres:5432";
 const MONGO_URI: &str = "mongodb://mongo:27017/?replicaSet=rs0";
+/// The front network (Traefik and the frontends) and Traefik's fixed address on it.
+const FRONT_SUBNET: &str = "172.30.80.0/24";
+const TRAEFIK_ADDRESS: &str = "172.30.80.2";
 
 /// A secret read from .env, which Compose refuses to start without.
 fn required(variable: &str) -> String {
@@ -46,6 +49,7 @@ fn compose_value(service: &Service, value: &Value) -> String {
         Value::MongoDatabase { database } => (*database).to_owned(),
         Value::MongoUser { user } => (*user).to_owned(),
         Value::Secret { variable } => required(variable),
+        Value::TrustedProxies => TRAEFIK_ADDRESS.to_owned(),
     }
 }
 
@@ -241,6 +245,8 @@ pub fn docker_compose() -> String {
         ("{{broker-users}}\n".to_owned(), broker_users),
         ("{{broker-admin}}".to_owned(), BROKER_ADMIN.to_owned()),
         ("{{postgres-roles}}\n".to_owned(), postgres_roles),
+        ("{{traefik-address}}".to_owned(), TRAEFIK_ADDRESS.to_owned()),
+        ("{{front-subnet}}".to_owned(), FRONT_SUBNET.to_owned()),
         ("{{postgres-user}}".to_owned(), POSTGRES_USER.to_owned()),
         (
             "{{postgres-password}}".to_owned(),
@@ -317,6 +323,38 @@ mod tests {
                 if key.ends_with("loadbalancer.server.port") {
                     assert_eq!(value, format!("\"{port}\""), "{name}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_frontends_believe_traefik_alone_and_traefik_has_that_address() {
+        let compose = docker_compose();
+        assert!(
+            compose.contains(&format!("ipv4_address: {TRAEFIK_ADDRESS}")),
+            "Traefik has no fixed address"
+        );
+        assert!(compose.contains(&format!("subnet: {FRONT_SUBNET}")));
+        let (network, bits) = FRONT_SUBNET.split_once('/').unwrap_or_default();
+        assert_eq!(bits, "24");
+        let prefix = |address: &str| {
+            address
+                .rsplit_once('.')
+                .map(|(prefix, _)| prefix.to_owned())
+        };
+        assert_eq!(
+            prefix(network),
+            prefix(TRAEFIK_ADDRESS),
+            "Traefik is outside the network"
+        );
+        for service in SERVICES {
+            let block = service_block(service);
+            let trusts = format!("WARREN_HTTP__TRUSTED_PROXIES: {TRAEFIK_ADDRESS}");
+            match service.role {
+                Role::Frontend { .. } => {
+                    assert!(block.contains(&trusts), "{}:\n{block}", service.name)
+                }
+                Role::Worker => assert!(!block.contains("TRUSTED_PROXIES"), "{}", service.name),
             }
         }
     }

@@ -24,6 +24,8 @@ fn local_value(service: &warren_manifest::Service, value: &Value) -> String {
         Value::MongoDatabase { database } => (*database).to_owned(),
         Value::MongoUser { user } => (*user).to_owned(),
         Value::Secret { variable } => format!("${{{variable}}}"),
+        // The frontends are reached directly: no proxy's X-Forwarded-For is believed.
+        Value::TrustedProxies => String::new(),
     }
 }
 

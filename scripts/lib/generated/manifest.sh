@@ -76,6 +76,7 @@ service_environment() {
         "WARREN_POSTGRES__URL=postgres://vote_service@$WARREN_POSTGRES_ADDRESS/warren_votes"
         "WARREN_POSTGRES__PASSWORD=${VOTE_SERVICE_POSTGRES_PASSWORD}"
         "WARREN_WEB__CSRF_SECRET=${VOTE_SERVICE_CSRF_SECRET}"
+        "WARREN_HTTP__TRUSTED_PROXIES="
       )
       ;;
     locker-app)
@@ -95,6 +96,7 @@ service_environment() {
         "WARREN_MONGO__USERNAME=locker-app"
         "WARREN_MONGO__PASSWORD=${LOCKER_APP_MONGO_PASSWORD}"
         "WARREN_WEB__CSRF_SECRET=${LOCKER_APP_CSRF_SECRET}"
+        "WARREN_HTTP__TRUSTED_PROXIES="
       )
       ;;
     record-service)
@@ -112,6 +114,7 @@ service_environment() {
         "WARREN_ACCOUNTS__URL=postgres://record_service@$WARREN_POSTGRES_ADDRESS/warren_accounts"
         "WARREN_ACCOUNTS__PASSWORD=${RECORD_SERVICE_POSTGRES_PASSWORD}"
         "WARREN_WEB__CSRF_SECRET=${RECORD_SERVICE_CSRF_SECRET}"
+        "WARREN_HTTP__TRUSTED_PROXIES="
       )
       ;;
     *) return 1 ;;
