@@ -12,7 +12,7 @@ use warren_testkit::amqp_nodes;
 use warren_testkit::proxy::{FaultProxy, Link};
 use warren_testkit::web::says;
 
-use common::{PASSWORD, Visitor, form_fields, system, system_with};
+use common::{OPERATOR, PASSWORD, Visitor, form_fields, system, system_with};
 
 fn location(response: &reqwest::Response) -> String {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -26,8 +26,17 @@ fn with(fields: &[(String, String)], name: &str, value: &str) -> Vec<(String, St
     fields
 }
 
-async fn codes(visitor: &Visitor) -> Vec<String> {
-    let lockers: Value = visitor.get_json("/api/lockers").await;
+fn attempt_of(fields: &[(String, String)]) -> String {
+    fields
+        .iter()
+        .find(|(name, _)| name == "attempt")
+        .unwrap()
+        .1
+        .clone()
+}
+
+async fn codes(operator: &Visitor) -> Vec<String> {
+    let lockers: Value = operator.get_json("/api/lockers").await;
     lockers["items"]
         .as_array()
         .unwrap()
@@ -39,14 +48,13 @@ async fn codes(visitor: &Visitor) -> Vec<String> {
 #[tokio::test]
 async fn the_same_form_sent_twice_is_one_request_and_an_altered_attempt_is_refused() {
     let system = system(true, true).await;
-    let visitor = system.visitor().await;
-    let home = visitor.page("/?name=ada").await;
-    let register = form_fields(&home, "/register");
-    let again = form_fields(&visitor.page("/?name=ada").await, "/register");
+    let visitor = system.stranger().await;
+    let register = form_fields(&visitor.page("/").await, "/register");
+    let again = form_fields(&visitor.page("/").await, "/register");
     assert_ne!(register, again, "every page load gives a new attempt");
 
-    // A double click: two posts of one form, one request with one status page.
-    let typed = with(&register, "password", PASSWORD);
+    // A double click: two posts of one sign-up form, one request with one status page.
+    let typed = with(&with(&register, "name", "ada"), "password", PASSWORD);
     let first = location(&visitor.send("/register", &typed).await);
     let second = location(&visitor.send("/register", &typed).await);
     assert_eq!(first, second);
@@ -54,20 +62,15 @@ async fn the_same_form_sent_twice_is_one_request_and_an_altered_attempt_is_refus
     assert_eq!(outcome["outcome"], "registered", "{outcome}");
     // Had the second been a request of its own, it would have found the name taken.
     let request_id = outcome["request_id"].as_str().unwrap().to_owned();
-    let attempt = register.iter().find(|(name, _)| name == "attempt").unwrap();
-    assert!(attempt.1.starts_with(&request_id.replace('-', "")));
+    assert!(attempt_of(&register).starts_with(&request_id.replace('-', "")));
 
     // An altered attempt id publishes nothing: a valid add sent after it is handled alone.
-    let add = form_fields(&visitor.page("/lockers").await, "/lockers");
-    let (id, signature) = attempt.1.split_once('.').unwrap();
-    let other = form_fields(&visitor.page("/lockers").await, "/lockers");
-    let (other_id, _) = other
-        .iter()
-        .find(|(name, _)| name == "attempt")
-        .unwrap()
-        .1
-        .split_once('.')
-        .unwrap();
+    let operator = system.operator().await;
+    let add = form_fields(&operator.page("/lockers").await, "/lockers");
+    let attempt = attempt_of(&add);
+    let (id, signature) = attempt.split_once('.').unwrap();
+    let other = attempt_of(&form_fields(&operator.page("/lockers").await, "/lockers"));
+    let (other_id, _) = other.split_once('.').unwrap();
     for (n, altered) in [
         format!("{other_id}.{signature}"),
         format!("{id}.{}", "0".repeat(signature.len())),
@@ -79,24 +82,26 @@ async fn the_same_form_sent_twice_is_one_request_and_an_altered_attempt_is_refus
         let code = format!("Z-9{n}");
         let fields = with(&with(&add, "attempt", &altered), "code", &code);
         let fields = with(&fields, "location", "Hall Z");
-        let response = visitor.send("/lockers", &fields).await;
+        let response = operator.send("/lockers", &fields).await;
         says(response, StatusCode::FORBIDDEN, "the form was altered").await;
     }
-    let stranger = system.visitor().await;
+    // The form's attempt is bound to its session: the same operator signed in elsewhere (a
+    // session of their own) cannot send it.
+    let elsewhere = system.signed_in(OPERATOR).await;
     let stolen = with(
-        &form_fields(&stranger.page("/lockers").await, "/lockers"),
+        &form_fields(&elsewhere.page("/lockers").await, "/lockers"),
         "attempt",
-        &attempt.1,
+        &attempt,
     );
     let stolen = with(&with(&stolen, "code", "Z-99"), "location", "Hall Z");
     assert_eq!(
-        stranger.send("/lockers", &stolen).await.status(),
+        elsewhere.send("/lockers", &stolen).await.status(),
         StatusCode::FORBIDDEN
     );
     let valid = with(&with(&add, "code", "Z-10"), "location", "Hall Z");
-    let page = location(&visitor.send("/lockers", &valid).await);
-    assert_eq!(visitor.outcome(&page).await["outcome"], "added");
-    assert_eq!(codes(&visitor).await, ["Z-10"]);
+    let page = location(&operator.send("/lockers", &valid).await);
+    assert_eq!(operator.outcome(&page).await["outcome"], "added");
+    assert_eq!(codes(&operator).await, ["Z-10"]);
     system.stop().await;
 }
 
@@ -109,7 +114,7 @@ async fn an_unconfirmed_request_may_have_been_sent_and_sending_it_again_is_handl
         settings.broker.confirm_timeout_ms = 1_500;
     })
     .await;
-    let visitor = system.visitor().await;
+    let visitor = system.stranger().await;
     // A first request opens the connection through the proxy.
     visitor
         .act("/register", &[("name", "bea"), ("password", PASSWORD)])
@@ -117,7 +122,11 @@ async fn an_unconfirmed_request_may_have_been_sent_and_sending_it_again_is_handl
 
     // The link goes silent: the request reaches the proxy, its confirm does not come in time.
     proxy.set(Link::Silent);
-    let register = form_fields(&visitor.page("/?name=ada").await, "/register");
+    let register = with(
+        &form_fields(&visitor.page("/").await, "/register"),
+        "name",
+        "ada",
+    );
     let response = visitor
         .send("/register", &with(&register, "password", PASSWORD))
         .await;

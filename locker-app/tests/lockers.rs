@@ -1,5 +1,6 @@
 //! The locker app end to end through its forms, against the real broker, PostgreSQL and the
-//! MongoDB-compatible server.
+//! MongoDB-compatible server: members sign up, sign in and act for themselves; an operator adds
+//! the lockers, may act for anyone, and reads the lists and the stores' check.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -7,38 +8,33 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
+use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
 use warren_messages::Envelope;
 use warren_messages::events::lockers::LockerRequested;
 use warren_messages::topology::{LOCKER_SERVICE_LOCKERS, USER_SERVICE_USERS};
-use warren_testkit::web::page;
+use warren_testkit::accounts::redirected;
 use warren_testkit::{Management, eventually, publisher_as};
 
-use common::{PASSWORD, System, Visitor, system};
+use common::{OPERATOR, PASSWORD, System, Visitor, form_fields, sign_up, system};
 
 /// How long a published request may take to reach its queue.
 const QUEUED_WITHIN: Duration = Duration::from_secs(15);
 
-async fn add_lockers(visitor: &Visitor, codes: impl IntoIterator<Item = String>) {
+/// The operator adds the lockers `codes`.
+async fn add_lockers(operator: &Visitor, codes: impl IntoIterator<Item = String>) {
     for code in codes {
-        let outcome = visitor
+        let outcome = operator
             .outcome_of("/lockers", &[("code", &code), ("location", "Hall B")])
             .await;
         assert_eq!(outcome["outcome"], "added", "{outcome}");
     }
 }
 
-async fn register(visitor: &Visitor, name: &str) {
-    let outcome = visitor
-        .outcome_of("/register", &[("name", name), ("password", PASSWORD)])
-        .await;
-    assert_eq!(outcome["outcome"], "registered", "{outcome}");
-}
-
-async fn assert_consistent(visitor: &Visitor) -> Value {
-    let report = visitor.reconcile().await;
+async fn assert_consistent(operator: &Visitor) -> Value {
+    let report = operator.reconcile().await;
     assert_eq!(report["disagreements"], serde_json::json!([]), "{report}");
     assert_eq!(report["agree"], true, "{report}");
     // These tests' stores fit in one page of the check, so it covered every name.
@@ -47,13 +43,13 @@ async fn assert_consistent(visitor: &Visitor) -> Value {
     report
 }
 
-/// The whole app with `codes` added as lockers and ada registered.
-async fn with_ada_and_lockers(codes: &[&str]) -> (System, Visitor) {
+/// The whole app with the operator, `codes` added as lockers, and the member ada signed in.
+async fn with_ada_and_lockers(codes: &[&str]) -> (System, Visitor, Visitor) {
     let system = system(true, true).await;
-    let visitor = system.visitor().await;
-    add_lockers(&visitor, codes.iter().map(|code| (*code).to_owned())).await;
-    register(&visitor, "ada").await;
-    (system, visitor)
+    let operator = system.operator().await;
+    add_lockers(&operator, codes.iter().map(|code| (*code).to_owned())).await;
+    let ada = system.member("ada").await;
+    (system, operator, ada)
 }
 
 /// Posts `fields` to `path` as they are: no token of the visitor's is added.
@@ -84,63 +80,91 @@ fn holders(lockers: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The users of a page of `/api/users`, as (name, locker).
+fn users(users: &Value) -> Vec<(String, Option<String>)> {
+    users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| {
+            (
+                user["name"].as_str().unwrap().to_owned(),
+                user["locker"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+fn user(name: &str, locker: Option<&str>) -> (String, Option<String>) {
+    (name.to_owned(), locker.map(str::to_owned))
+}
+
 #[tokio::test]
 async fn register_request_get_a_locker_and_release_it() {
-    let (system, visitor) = with_ada_and_lockers(&["a-01"]).await;
+    let (system, operator, ada) = with_ada_and_lockers(&["a-01"]).await;
 
-    let again = visitor
-        .outcome_of("/register", &[("name", "ada"), ("password", PASSWORD)])
-        .await;
+    let again = sign_up(&system, "ada").await;
     assert_eq!(again["outcome"], "name-taken");
     assert_eq!(again["message"], "The name ada is taken.");
 
-    let assigned = visitor.outcome_of("/request", &[("name", "ada")]).await;
+    let assigned = ada.own("/request").await;
     assert_eq!(assigned["outcome"], "assigned", "{assigned}");
     assert_eq!(assigned["locker"], "A-01");
     assert_eq!(assigned["message"], "ada got locker A-01.");
-    let home = page(&visitor.client, &format!("{}/?name=ada", visitor.base)).await;
+    let home = ada.page("/").await;
     assert!(
-        home.contains("holds locker <strong>A-01</strong>"),
+        home.contains("You hold locker <strong id=\"locker\">A-01</strong>"),
         "{home}"
     );
     assert!(home.contains("id=\"release\""));
 
-    let twice = visitor.outcome_of("/request", &[("name", "ada")]).await;
+    let twice = ada.outcome_of("/request", &[("name", "ada")]).await;
     assert_eq!(twice["outcome"], "already-holds");
     assert_eq!(twice["message"], "ada already holds locker A-01.");
-    let nobody = visitor.outcome_of("/request", &[("name", "bob")]).await;
+    // An operator may ask for anyone, even someone who is not a user.
+    let nobody = operator.outcome_of("/request", &[("name", "bob")]).await;
     assert_eq!(nobody["outcome"], "no-such-user");
 
-    let released = visitor.outcome_of("/release", &[("name", "ada")]).await;
+    let released = ada.own("/release").await;
     assert_eq!(released["outcome"], "released", "{released}");
     assert_eq!(released["message"], "ada released locker A-01.");
-    let lockers = visitor.get_json("/api/lockers").await;
+    let lockers = operator.get_json("/api/lockers").await;
     assert!(holders(&lockers).is_empty(), "{lockers}");
-    let users = visitor.get_json("/api/users").await;
-    assert_eq!(users["items"][0]["name"], "ada");
-    assert_eq!(users["items"][0]["locker"], Value::Null);
-    let none = visitor.outcome_of("/release", &[("name", "ada")]).await;
+    assert_eq!(
+        users(&operator.get_json("/api/users").await),
+        [user("ada", None), user(OPERATOR, None)]
+    );
+    let none = ada.outcome_of("/release", &[("name", "ada")]).await;
     assert_eq!(none["outcome"], "holds-none");
-    assert_consistent(&visitor).await;
+    assert_consistent(&operator).await;
     system.stop().await;
 }
 
 #[tokio::test]
 async fn fifty_users_requesting_twenty_lockers_at_once_get_twenty() {
     let system = system(true, true).await;
-    let visitor = system.visitor().await;
-    add_lockers(&visitor, (1..=20).map(|n| format!("L-{n:02}"))).await;
+    let operator = system.operator().await;
+    add_lockers(&operator, (1..=20).map(|n| format!("L-{n:02}"))).await;
     let names: Vec<String> = (1..=50).map(|n| format!("user-{n:02}")).collect();
-    for name in &names {
-        register(&visitor, name).await;
-    }
+    // Each signs up and in (a few at a time: every sign-up hashes a password).
+    let members: Vec<Visitor> = futures::stream::iter(names.iter().map(|name| system.member(name)))
+        .buffered(5)
+        .collect()
+        .await;
+    // Everyone asks for themself at once.
     let pages = futures::future::join_all(
-        names
+        members
             .iter()
-            .map(|name| async { visitor.act("/request", &[("name", name)]).await }),
+            .map(|member| async { member.act("/request", &[("name", &member.name)]).await }),
     )
     .await;
-    let outcomes = futures::future::join_all(pages.iter().map(|page| visitor.outcome(page))).await;
+    let outcomes = futures::future::join_all(
+        members
+            .iter()
+            .zip(&pages)
+            .map(|(member, page)| member.outcome(page)),
+    )
+    .await;
     let assigned: Vec<&Value> = outcomes
         .iter()
         .filter(|outcome| outcome["outcome"] == "assigned")
@@ -157,19 +181,20 @@ async fn fifty_users_requesting_twenty_lockers_at_once_get_twenty() {
         .collect();
     assert_eq!(given.len(), 20, "a locker was given twice");
 
-    let held = holders(&visitor.get_json("/api/lockers").await);
+    let held = holders(&operator.get_json("/api/lockers").await);
     assert_eq!(held.len(), 20);
     let holders: HashSet<&str> = held.iter().map(|(_, holder)| holder.as_str()).collect();
     assert_eq!(holders.len(), 20, "a user holds two lockers");
-    let report = assert_consistent(&visitor).await;
+    let report = assert_consistent(&operator).await;
     assert_eq!(report["held"], 20);
-    assert_eq!(report["users"], 50);
+    // The fifty and the operator.
+    assert_eq!(report["users"], 51);
     system.stop().await;
 }
 
 #[tokio::test]
 async fn the_same_request_delivered_twice_gives_one_assignment() {
-    let (system, visitor) = with_ada_and_lockers(&["D-1", "D-2"]).await;
+    let (system, operator, ada) = with_ada_and_lockers(&["D-1", "D-2"]).await;
 
     // The request as user-service forwards it, published twice (a redelivery, or a crash after
     // the publish and before the outbox row was deleted).
@@ -183,19 +208,21 @@ async fn the_same_request_delivered_twice_gives_one_assignment() {
     );
     publisher.publish(&request).await.unwrap();
     publisher.publish(&request).await.unwrap();
-    // And a second request of the same user through the form, sent twice by a double click.
-    let first = visitor.act("/request", &[("name", "ada")]).await;
-    let second = visitor.act("/request", &[("name", "ada")]).await;
-    visitor.outcome(&first).await;
-    visitor.outcome(&second).await;
+    // And a second request of ada's through her form, sent twice by a double click: one
+    // request, one status page.
+    let form = form_fields(&ada.page("/").await, "/request");
+    let first = redirected(ada.send("/request", &form).await, "/request").await;
+    let second = redirected(ada.send("/request", &form).await, "/request").await;
+    assert_eq!(first, second);
+    ada.outcome(&first).await;
 
     let settled = eventually(Duration::from_secs(30), || async {
-        let lockers = visitor.get_json("/api/lockers").await;
-        let users = visitor.get_json("/api/users").await;
-        holders(&lockers).len() == 1 && users["items"][0]["locker"] == "D-1"
+        let lockers = operator.get_json("/api/lockers").await;
+        let users = users(&operator.get_json("/api/users").await);
+        holders(&lockers).len() == 1 && users.contains(&user("ada", Some("D-1")))
     })
     .await;
-    assert!(settled, "{}", visitor.get_json("/api/lockers").await);
+    assert!(settled, "{}", operator.get_json("/api/lockers").await);
     let management = Management::new();
     for queue in [USER_SERVICE_USERS.name, LOCKER_SERVICE_LOCKERS.name] {
         let dead = management
@@ -203,47 +230,50 @@ async fn the_same_request_delivered_twice_gives_one_assignment() {
             .await;
         assert_eq!(dead, 0, "{queue} dead-lettered something");
     }
-    assert_eq!(holders(&visitor.get_json("/api/lockers").await).len(), 1);
-    assert_consistent(&visitor).await;
+    assert_eq!(holders(&operator.get_json("/api/lockers").await).len(), 1);
+    assert_consistent(&operator).await;
     broker.close().await;
     system.stop().await;
 }
 
 #[tokio::test]
 async fn deleting_a_user_who_holds_a_locker_frees_it() {
-    let (system, visitor) = with_ada_and_lockers(&["X-1"]).await;
-    let assigned = visitor.outcome_of("/request", &[("name", "ada")]).await;
+    let (system, operator, ada) = with_ada_and_lockers(&["X-1"]).await;
+    let assigned = ada.own("/request").await;
     assert_eq!(assigned["locker"], "X-1");
 
-    let deleted = visitor.outcome_of("/delete", &[("name", "ada")]).await;
+    let deleted = ada.own("/delete").await;
     assert_eq!(deleted["outcome"], "deleted", "{deleted}");
     assert_eq!(deleted["message"], "ada was deleted.");
     assert_eq!(
-        visitor.get_json("/api/users").await["items"],
-        serde_json::json!([])
+        users(&operator.get_json("/api/users").await),
+        [user(OPERATOR, None)]
     );
-    assert!(holders(&visitor.get_json("/api/lockers").await).is_empty());
-    let gone = visitor.outcome_of("/delete", &[("name", "ada")]).await;
+    assert!(holders(&operator.get_json("/api/lockers").await).is_empty());
+    // Her session signs nobody in any more: the account is read at every request.
+    let after = ada.post("/delete", &[("name", "ada")]).await;
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+    let gone = operator.outcome_of("/delete", &[("name", "ada")]).await;
     assert_eq!(gone["outcome"], "no-such-user");
 
-    register(&visitor, "bob").await;
-    let reused = visitor.outcome_of("/request", &[("name", "bob")]).await;
+    let bob = system.member("bob").await;
+    let reused = bob.own("/request").await;
     assert_eq!(reused["locker"], "X-1", "the freed locker is given again");
-    assert_consistent(&visitor).await;
+    assert_consistent(&operator).await;
     system.stop().await;
 }
 
 #[tokio::test]
 async fn requests_made_while_locker_service_is_down_wait_and_are_served_after_it_restarts() {
     let mut system = system(true, false).await;
-    let visitor = system.visitor().await;
-    register(&visitor, "ada").await;
-    register(&visitor, "bob").await;
-    let add = visitor
+    let operator = system.operator().await;
+    let ada = system.member("ada").await;
+    let bob = system.member("bob").await;
+    let add = operator
         .act("/lockers", &[("code", "W-1"), ("location", "Hall A")])
         .await;
-    let ada = visitor.act("/request", &[("name", "ada")]).await;
-    let bob = visitor.act("/request", &[("name", "bob")]).await;
+    let ada_asked = ada.act("/request", &[("name", "ada")]).await;
+    let bob_asked = bob.act("/request", &[("name", "bob")]).await;
 
     // user-service has forwarded them; they wait in locker-service's queue, shown pending.
     let management = Management::new();
@@ -251,30 +281,34 @@ async fn requests_made_while_locker_service_is_down_wait_and_are_served_after_it
         .reaches_depth(&system.vhost, LOCKER_SERVICE_LOCKERS.name, 3, QUEUED_WITHIN)
         .await;
     assert!(queued, "the requests did not reach locker-service's queue");
-    for page in [&add, &ada, &bob] {
-        let status = visitor.status(page).await;
+    for page in [&add, &ada_asked, &bob_asked] {
+        let status = operator.status(page).await;
         assert_eq!(status["pending"], true, "{status}");
         assert!(
             status["message"].as_str().unwrap().starts_with("Pending"),
             "{status}"
         );
     }
-    let html = page(&visitor.client, &format!("{}{ada}", visitor.base)).await;
+    let html = ada.page(&ada_asked).await;
     assert!(html.contains("data-pending=\"true\""), "{html}");
 
     system.start_locker_service().await;
-    assert_eq!(visitor.outcome(&add).await["outcome"], "added");
-    assert_eq!(visitor.outcome(&ada).await["outcome"], "assigned");
-    assert_eq!(visitor.outcome(&bob).await["outcome"], "none-free");
-    assert_consistent(&visitor).await;
+    assert_eq!(operator.outcome(&add).await["outcome"], "added");
+    assert_eq!(ada.outcome(&ada_asked).await["outcome"], "assigned");
+    assert_eq!(bob.outcome(&bob_asked).await["outcome"], "none-free");
+    assert_consistent(&operator).await;
     system.stop().await;
 }
 
 #[tokio::test]
 async fn bad_input_is_refused_clearly_and_publishes_nothing() {
-    // Neither consumer runs, so anything published would wait in their queues.
-    let system: System = system(false, false).await;
-    let visitor = system.visitor().await;
+    let mut system: System = system(true, false).await;
+    let operator = system.operator().await;
+    let ada = system.member("ada").await;
+    // Now neither consumer runs, so anything published would wait in their queues.
+    system.stop_user_service().await;
+    // Sign-up is open to someone not signed in.
+    let visitor = system.stranger().await;
     let long = "n".repeat(10_000);
     let cases: [(&str, &str, StatusCode, &str); 5] = [
         (
@@ -309,16 +343,19 @@ async fn bad_input_is_refused_clearly_and_publishes_nothing() {
         ),
     ];
     for (path, name, status, message) in cases {
-        let response = visitor.post(path, &[("name", name)]).await;
+        let asker = if path == "/register" { &visitor } else { &ada };
+        let response = asker
+            .post(path, &[("name", name), ("password", PASSWORD)])
+            .await;
         assert_eq!(response.status(), status, "{name:?}");
         let body = response.text().await.unwrap();
         assert!(body.contains(message), "{name:?}: {body}");
     }
-    let bad_code = visitor
+    let bad_code = operator
         .post("/lockers", &[("code", "$where"), ("location", "x")])
         .await;
     assert_eq!(bad_code.status(), StatusCode::BAD_REQUEST);
-    let bad_location = visitor
+    let bad_location = operator
         .post("/lockers", &[("code", "B-1"), ("location", "a\u{0}b")])
         .await;
     assert_eq!(bad_location.status(), StatusCode::BAD_REQUEST);
@@ -326,15 +363,23 @@ async fn bad_input_is_refused_clearly_and_publishes_nothing() {
     let forged = post_as_is(
         &visitor,
         "/register",
-        &[("name", "ada"), ("csrf", &"0".repeat(64))],
+        &[
+            ("name", "ada"),
+            ("password", PASSWORD),
+            ("csrf", &"0".repeat(64)),
+        ],
     )
     .await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-    let stranger = system.visitor().await; // another session's cookie with this token
+    let stranger = system.stranger().await; // another session's cookie with this token
     let stolen = post_as_is(
         &stranger,
         "/register",
-        &[("name", "ada"), ("csrf", visitor.token.as_str())],
+        &[
+            ("name", "ada"),
+            ("password", PASSWORD),
+            ("csrf", visitor.token.as_str()),
+        ],
     )
     .await;
     assert_eq!(stolen.status(), StatusCode::FORBIDDEN);
@@ -343,6 +388,7 @@ async fn bad_input_is_refused_clearly_and_publishes_nothing() {
         "/register",
         &[
             ("name", "ada"),
+            ("password", PASSWORD),
             ("csrf", visitor.token.as_str()),
             ("attempt", "01890a5d-ac96-774b-bcce-b302099a8057.00"),
         ],
@@ -382,37 +428,31 @@ async fn bad_input_is_refused_clearly_and_publishes_nothing() {
 
 #[tokio::test]
 async fn an_operator_string_is_stored_literally_never_interpreted() {
-    let (system, visitor) = with_ada_and_lockers(&["M-1", "M-2"]).await;
-    assert_eq!(
-        visitor.outcome_of("/request", &[("name", "ada")]).await["locker"],
-        "M-1"
-    );
+    let (system, operator, ada) = with_ada_and_lockers(&["M-1", "M-2"]).await;
+    assert_eq!(ada.own("/request").await["locker"], "M-1");
     // "$ne" as a holder would match every other holder if it were read as an operator.
-    register(&visitor, "$ne").await;
-    let outcome = visitor.outcome_of("/request", &[("name", "$ne")]).await;
+    let ne = system.member("$ne").await;
+    let outcome = ne.own("/request").await;
     assert_eq!(outcome["outcome"], "assigned", "{outcome}");
     assert_eq!(outcome["locker"], "M-2");
-    let users = visitor.get_json("/api/users").await;
-    let names: Vec<&str> = users["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|user| user["name"].as_str().unwrap())
+    let names: Vec<String> = users(&operator.get_json("/api/users").await)
+        .into_iter()
+        .map(|(name, _)| name)
         .collect();
-    assert_eq!(names, ["$ne", "ada"]);
-    let released = visitor.outcome_of("/release", &[("name", "$ne")]).await;
+    assert_eq!(names, ["$ne", "ada", OPERATOR]);
+    let released = ne.own("/release").await;
     assert_eq!(released["locker"], "M-2");
-    let held = holders(&visitor.get_json("/api/lockers").await);
+    let held = holders(&operator.get_json("/api/lockers").await);
     assert_eq!(held, [("M-1".to_owned(), "ada".to_owned())]);
-    assert_consistent(&visitor).await;
+    assert_consistent(&operator).await;
     system.stop().await;
 }
 
 #[tokio::test]
 async fn reconcile_reports_each_disagreement_between_the_stores() {
-    let (system, visitor) = with_ada_and_lockers(&["R-1", "R-2"]).await;
-    visitor.outcome_of("/request", &[("name", "ada")]).await;
-    assert_consistent(&visitor).await;
+    let (system, operator, ada) = with_ada_and_lockers(&["R-1", "R-2"]).await;
+    ada.own("/request").await;
+    assert_consistent(&operator).await;
 
     // Damage the lockers' store behind the services' backs: R-1 loses its holder and R-2 gets
     // one who does not exist.
@@ -429,7 +469,7 @@ async fn reconcile_reports_each_disagreement_between_the_stores() {
             .await
             .unwrap();
     }
-    let report = visitor.reconcile().await;
+    let report = operator.reconcile().await;
     assert_eq!(
         report["disagreements"],
         serde_json::json!([

@@ -2,7 +2,9 @@
 //! `/api/reconcile` (and the `/users` and `/lockers` pages) walk every row once, in order, each
 //! page linking to the next only when there is one; a page size out of bounds is a clear 400
 //! for the JSON APIs. The rows are written straight into the read models (as their writers
-//! would), so these tests need no requests to flow.
+//! would), so these tests need no requests to flow. The lists are an operator's: the JSON ones
+//! are read with the operator's API token, the pages with their session; the operator is one
+//! of each test's users, so the rows are the test's own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -11,6 +13,7 @@ use mongodb::bson::{DateTime, Document, doc};
 use reqwest::StatusCode;
 use serde_json::Value;
 use warren_manifest::{LOCKER_APP, LOCKER_SERVICE, LOCKERS_DB, USER_SERVICE, USERS_DB};
+use warren_testkit::accounts::{PASSWORD, Person, make_operator};
 use warren_testkit::services::{Process, Wiring};
 
 struct Lists {
@@ -18,22 +21,33 @@ struct Lists {
     services: Vec<Process>,
     wiring: Wiring,
     http: reqwest::Client,
+    /// The operator's browser, signed in.
+    operator: Person,
+    /// The operator's API token.
+    token: String,
 }
 
 impl Lists {
-    /// locker-app on fresh stores, made (migrated, indexed, granted) by their writers.
-    async fn start() -> Self {
+    /// locker-app on fresh stores, made (migrated, indexed, granted) by their writers, with
+    /// the user `operator` made an operator (by `warren-operator`) and signed in.
+    async fn start(operator: &str) -> Self {
         let wiring = Wiring::fresh(&[USER_SERVICE, LOCKER_SERVICE, LOCKER_APP]).await;
         let services = vec![
             wiring.start(USER_SERVICE).await,
             wiring.start(LOCKER_SERVICE).await,
         ];
+        make_operator(&wiring, operator, PASSWORD).await;
         let app = wiring.start(LOCKER_APP).await;
+        let operator = Person::new(&app.url(""), operator);
+        operator.sign_in(PASSWORD).await;
+        let token = operator.api_token("lists").await;
         Self {
             app,
             services,
             wiring,
             http: reqwest::Client::new(),
+            operator,
+            token,
         }
     }
 
@@ -80,8 +94,14 @@ impl Lists {
             .unwrap();
     }
 
+    /// `path` as the operator: with the API token under `/api`, with the session elsewhere.
     async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(self.app.url(path)).send().await.unwrap()
+        let request = if path.starts_with("/api/") {
+            self.http.get(self.app.url(path)).bearer_auth(&self.token)
+        } else {
+            self.operator.client.get(self.app.url(path))
+        };
+        request.send().await.unwrap()
     }
 
     /// Every page of `path` from `first`, checking each page's links: `next` in the body and
@@ -137,9 +157,12 @@ fn page_sizes(pages: &[Value]) -> Vec<usize> {
 
 #[tokio::test]
 async fn the_json_lists_walk_every_row_once_in_order_a_bounded_page_at_a_time() {
-    let lists = Lists::start().await;
     let names: Vec<String> = (1..=60).map(|n| format!("user-{n:02}")).collect();
-    let users: Vec<(&str, Option<&str>)> = names.iter().map(|name| (name.as_str(), None)).collect();
+    let lists = Lists::start(&names[0]).await;
+    let users: Vec<(&str, Option<&str>)> = names[1..]
+        .iter()
+        .map(|name| (name.as_str(), None))
+        .collect();
     lists.add_users(&users).await;
     let codes: Vec<String> = (1..=7).map(|n| format!("L-{n:02}")).collect();
     let lockers: Vec<(&str, Option<&str>)> =
@@ -172,9 +195,12 @@ async fn the_json_lists_walk_every_row_once_in_order_a_bounded_page_at_a_time() 
 
 #[tokio::test]
 async fn a_page_size_out_of_bounds_is_a_clear_400_for_the_apis_and_clamped_on_pages() {
-    let lists = Lists::start().await;
     let names: Vec<String> = (1..=210).map(|n| format!("user-{n:03}")).collect();
-    let users: Vec<(&str, Option<&str>)> = names.iter().map(|name| (name.as_str(), None)).collect();
+    let lists = Lists::start(&names[0]).await;
+    let users: Vec<(&str, Option<&str>)> = names[1..]
+        .iter()
+        .map(|name| (name.as_str(), None))
+        .collect();
     lists.add_users(&users).await;
     for api in ["/api/users", "/api/lockers", "/api/reconcile"] {
         for limit in ["0", "201", "1000", "-1", "ten", "1.5"] {
@@ -197,7 +223,7 @@ async fn a_page_size_out_of_bounds_is_a_clear_400_for_the_apis_and_clamped_on_pa
     let response = lists.get("/users?limit=1000").await;
     assert_eq!(response.status(), StatusCode::OK);
     let page = response.text().await.unwrap();
-    assert_eq!(page.matches("<tr><td>").count(), 200);
+    assert_eq!(page.matches("<tr class=\"user\"").count(), 200);
     assert!(page.contains("user-200") && !page.contains("user-201"));
     assert!(page.contains("id=\"next\""), "{page}");
     lists.stop().await;
@@ -208,28 +234,25 @@ fn html_page(page: &str, row: &str) -> (usize, Option<String>) {
     let next = page.split("id=\"next\"").next().and_then(|before| {
         page.contains("id=\"next\"")
             .then(|| before.rsplit("href=\"").next().unwrap())
-            .map(|href| {
-                href.split('"')
-                    .next()
-                    .unwrap()
-                    .replace("&#38;", "&")
-                    .replace("&amp;", "&")
-            })
+            .map(|href| href.split('"').next().unwrap().replace("&#38;", "&").replace("&amp;", "&"))
     });
     (page.matches(row).count(), next)
 }
 
 #[tokio::test]
 async fn the_pages_link_to_the_next_page_only_when_there_is_one() {
-    let lists = Lists::start().await;
     let names: Vec<String> = (1..=5).map(|n| format!("user-{n}")).collect();
-    let users: Vec<(&str, Option<&str>)> = names.iter().map(|name| (name.as_str(), None)).collect();
+    let lists = Lists::start(&names[0]).await;
+    let users: Vec<(&str, Option<&str>)> = names[1..]
+        .iter()
+        .map(|name| (name.as_str(), None))
+        .collect();
     lists.add_users(&users).await;
     lists
         .add_lockers(&[("A-1", Some("user-1")), ("A-2", None), ("A-3", None)])
         .await;
     for (first, row, sizes) in [
-        ("/users?limit=2", "<tr><td>", vec![2, 2, 1]),
+        ("/users?limit=2", "<tr class=\"user\"", vec![2, 2, 1]),
         ("/lockers?limit=2", "<div class=\"locker ", vec![2, 1]),
     ] {
         let mut seen = Vec::new();
@@ -250,11 +273,11 @@ async fn the_pages_link_to_the_next_page_only_when_there_is_one() {
 
 #[tokio::test]
 async fn reconcile_checks_one_range_of_names_per_call_and_a_walk_covers_every_name_once() {
-    let lists = Lists::start().await;
+    // bob, without a locker, is the operator.
+    let lists = Lists::start("bob").await;
     lists
         .add_users(&[
             ("ada", Some("A-1")),
-            ("bob", None),
             ("cat", Some("A-3")),
             ("dan", Some("A-9")), // a locker that does not exist
             ("eve", Some("A-5")),

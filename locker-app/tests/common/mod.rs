@@ -1,19 +1,29 @@
-//! The locker app as the tests run it: locker-app (in process), user-service and locker-service
-//! (their binaries, as child processes) on a fresh vhost, PostgreSQL database and MongoDB
-//! database of the test cluster, driven through the web forms like a browser would.
+//! The locker app as the tests run it: locker-app (in process, on its own accounts database),
+//! user-service and locker-service (their binaries, as child processes) on a fresh vhost,
+//! PostgreSQL databases and MongoDB database of the test cluster, driven through the web forms
+//! like a browser would: members who signed up and signed in, each acting for themself, and an
+//! operator made by `warren-operator` who adds the lockers and reads `/api/*`.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use warren_manifest::{LOCKER_APP, LOCKER_SERVICE, LOCKERS_DB, USER_SERVICE, USERS_DB};
+use warren_manifest::{
+    ACCOUNTS_DB, LOCKER_APP, LOCKER_SERVICE, LOCKERS_DB, USER_SERVICE, USERS_DB,
+};
 use warren_messages::topology::{LOCKER_SERVICE_LOCKERS, USER_SERVICE_USERS};
+use warren_testkit::accounts::{Person, make_operator};
 use warren_testkit::services::{Process, Wiring};
 use warren_testkit::web;
 use warren_testkit::{
     Running, TestDatabase, broker_settings, eventually, mongo_as, mongo_database, spawn, vhost_with,
 };
+
+pub use warren_testkit::accounts::PASSWORD;
+
+/// The operator the tests make (with `warren-operator`, as scripts/up makes the first one).
+pub const OPERATOR: &str = "olga";
 
 /// Stops `process` as SIGTERM does, and waits until it has finished its work in flight.
 async fn stop_process(mut process: Process) {
@@ -27,6 +37,8 @@ pub struct System {
     pub lockers: Option<Process>,
     pub vhost: String,
     pub mongo: warren_service_kit::mongo::MongoSettings,
+    /// The users database, for a test's own look at the rows.
+    pub users_db: TestDatabase,
     /// Where user-service and locker-service are started: this test's vhost and databases.
     wiring: Wiring,
 }
@@ -45,27 +57,32 @@ pub async fn system_with(
 ) -> System {
     let vhost = vhost_with(&[USER_SERVICE_USERS, LOCKER_SERVICE_LOCKERS]).await;
     let database = TestDatabase::create(USERS_DB).await;
+    let accounts = TestDatabase::create(ACCOUNTS_DB).await;
     let mongo = mongo_database().await;
     let wiring = Wiring::new(vhost.clone())
         .with_postgres(database.clone())
+        .with_postgres(accounts.clone())
         .with_mongo(LOCKERS_DB, mongo.clone());
     let mut settings: locker_app::configuration::Settings =
         warren_testkit::settings(locker_app::configuration::DEFAULTS);
     settings.broker = broker_settings("locker-app", &vhost);
     settings.postgres = database.as_service(&LOCKER_APP);
+    settings.accounts = accounts.as_service(&LOCKER_APP);
     settings.mongo = mongo_as(&mongo, &LOCKER_APP);
     configure(&mut settings);
+    // user-service first: it migrates the users table that locker-app's accounts read.
+    let users = wiring.start(USER_SERVICE).await;
     let mut system = System {
         app: spawn(locker_app::startup::build(settings).await.unwrap()),
-        users: None,
+        users: Some(users),
         lockers: None,
         vhost,
         mongo,
+        users_db: database,
         wiring,
     };
-    system.start_user_service().await;
     if !users_running {
-        stop_process(system.users.take().unwrap()).await;
+        system.stop_user_service().await;
     }
     system.start_locker_service().await;
     if !lockers_running {
@@ -77,6 +94,12 @@ pub async fn system_with(
 impl System {
     pub async fn start_user_service(&mut self) {
         self.users = Some(self.wiring.start(USER_SERVICE).await);
+    }
+
+    pub async fn stop_user_service(&mut self) {
+        if let Some(process) = self.users.take() {
+            stop_process(process).await;
+        }
     }
 
     pub async fn start_locker_service(&mut self) {
@@ -96,35 +119,75 @@ impl System {
         }
     }
 
-    /// A new visitor with a session and its CSRF token.
+    pub fn base(&self) -> String {
+        self.app.url("")
+    }
+
+    /// Makes `name` an operator with [`PASSWORD`], as `warren-operator` does (no user-service
+    /// needs to run).
+    pub async fn make_operator(&self, name: &str) {
+        make_operator(&self.wiring, name, PASSWORD).await;
+    }
+
+    /// The operator [`OPERATOR`], made and signed in.
+    pub async fn operator(&self) -> Visitor {
+        self.make_operator(OPERATOR).await;
+        self.signed_in(OPERATOR).await
+    }
+
+    /// A new member `name`: signed up on the welcome page (user-service must run), then signed
+    /// in.
+    pub async fn member(&self, name: &str) -> Visitor {
+        Visitor::of(Person::join(&self.base(), name).await).await
+    }
+
+    /// A new browser of `name`'s account, signed in with [`PASSWORD`]: a session of its own.
+    pub async fn signed_in(&self, name: &str) -> Visitor {
+        let person = Person::new(&self.base(), name);
+        person.sign_in(PASSWORD).await;
+        Visitor::of(person).await
+    }
+
+    /// Someone not signed in, with the anonymous session that binds the welcome page's forms.
+    pub async fn stranger(&self) -> Visitor {
+        Visitor::of(Person::new(&self.base(), "")).await
+    }
+
+    /// Someone not signed in (as [`System::stranger`]).
     pub async fn visitor(&self) -> Visitor {
-        let client = web::browser();
-        let base = self.app.url("");
-        let page = web::page(&client, &format!("{base}/lockers")).await;
-        let token = web::hidden(&page, "csrf").expect("the page has a form");
-        Visitor {
-            client,
-            base,
-            token,
-        }
+        self.stranger().await
     }
 }
 
 /// The hidden fields of the form in `page` that posts to `action`, as a browser sends them.
-/// The password every test user registers with.
-pub const PASSWORD: &str = "correct horse battery";
-
 pub fn form_fields(page: &str, action: &str) -> Vec<(String, String)> {
     web::form_fields(page, action).unwrap_or_else(|| panic!("no form posts to {action}: {page}"))
 }
 
+/// A browser at locker-app with its session and the CSRF token bound to it: signed in (a
+/// member or an operator) or not.
 pub struct Visitor {
     pub client: reqwest::Client,
     pub base: String,
+    /// The account's name ("" for someone not signed in).
+    pub name: String,
     pub token: String,
 }
 
 impl Visitor {
+    /// `person`'s browser, with the CSRF token of its session (the first on its home page: the
+    /// sign-out form's when signed in, the sign-in form's when not).
+    pub async fn of(person: Person) -> Self {
+        let page = web::page(&person.client, &person.url("/")).await;
+        let token = web::hidden(&page, "csrf").expect("the home page has a form");
+        Self {
+            client: person.client,
+            base: person.base,
+            name: person.name,
+            token,
+        }
+    }
+
     /// GETs `path`, which must answer 200 OK.
     async fn get_ok(&self, path: &str) -> reqwest::Response {
         let response = self
@@ -207,11 +270,27 @@ impl Visitor {
         self.outcome(&page).await
     }
 
+    /// This member's own form to `action` (`/request`, `/release`, `/delete`) from their home
+    /// page, sent; waits for its outcome.
+    pub async fn own(&self, action: &str) -> Value {
+        let form = form_fields(&self.page("/").await, action);
+        let response = self.send(action, &form).await;
+        let page = warren_testkit::accounts::redirected(response, action).await;
+        self.outcome(&page).await
+    }
+
     pub async fn get_json(&self, path: &str) -> Value {
         self.get_ok(path).await.json().await.unwrap()
     }
 
+    /// The stores' check (an operator's): one page of the largest size, which in these tests
+    /// covers every name.
     pub async fn reconcile(&self) -> Value {
-        self.get_json("/api/reconcile").await
+        self.get_json("/api/reconcile?limit=200").await
     }
+}
+
+/// Signs `name` up from a browser not signed in; the outcome JSON.
+pub async fn sign_up(system: &System, name: &str) -> Value {
+    Person::new(&system.base(), name).sign_up(PASSWORD).await
 }
