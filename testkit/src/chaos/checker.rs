@@ -222,7 +222,8 @@ pub async fn lockers(
     ));
 }
 
-/// Every page of the list (or check) at `path`, each page's `next` leading to the one after.
+/// Every page of the list (or check) at `path`, each page's `next` leading to the one after,
+/// read with the operator's API token.
 async fn every_page(client: &LockerClient, path: &str) -> Vec<Value> {
     let mut pages = Vec::new();
     let mut next = Some(format!("{path}?limit=200"));
@@ -239,6 +240,7 @@ async fn get_json(client: &LockerClient, path: &str) -> Value {
     let response = client
         .http
         .get(&url)
+        .bearer_auth(&client.token)
         .send()
         .await
         .unwrap_or_else(|error| panic!("{url}: {error}"));

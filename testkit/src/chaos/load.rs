@@ -207,28 +207,70 @@ pub async fn triple(vhost: &str, ledger: &Ledger) {
     broker.close().await;
 }
 
-/// A locker-app client: its session cookie is its CSRF identity.
+/// locker-app as the chaos load uses it: the operator (made by `warren-operator`) who adds the
+/// lockers and whose API token the checker reads the lists with, and each simulated user's own
+/// browser, signed up and signed in, asking for a locker for themself.
 pub struct LockerClient {
     pub base: String,
+    /// The operator's browser, signed in.
     pub http: reqwest::Client,
+    /// The operator's API token (`Authorization: Bearer`).
+    pub token: String,
+    /// Each user's browser, signed in: `users[n]` is [`user_name`]`(n)`'s.
+    users: Vec<reqwest::Client>,
+}
+
+/// The password of every simulated user.
+const PASSWORD: &str = crate::accounts::PASSWORD;
+
+/// Signs the browser `client` in as `name`: the sign-in form of the welcome page, answered
+/// with the redirect home that sets the session cookie.
+async fn sign_in(client: &reqwest::Client, base: &str, name: &str) {
+    let signed_in = submit(
+        client,
+        base,
+        "/",
+        "/sign-in",
+        &[("name", name), ("password", PASSWORD)],
+    )
+    .await;
+    let status = match signed_in {
+        Some((Ok(response), _)) => response.status(),
+        Some((Err(error), _)) => panic!("signing {name} in: {error}"),
+        None => panic!("signing {name} in: no sign-in form"),
+    };
+    assert_eq!(status, reqwest::StatusCode::SEE_OTHER, "signing {name} in");
 }
 
 impl LockerClient {
-    pub fn new(base: String) -> Self {
+    /// The operator `operator` (already made) signed in at `base`, with an API token of theirs.
+    pub async fn new(base: String, operator: &str) -> Self {
+        let http = client(Some(Arc::new(reqwest::cookie::Jar::default())));
+        sign_in(&http, &base, operator).await;
+        let person = crate::accounts::Person {
+            client: http.clone(),
+            base: base.clone(),
+            name: operator.to_owned(),
+        };
+        let token = person.api_token("chaos checker").await;
         Self {
             base,
-            http: client(Some(Arc::new(reqwest::cookie::Jar::default()))),
+            http,
+            token,
+            users: Vec::new(),
         }
     }
 
-    /// Posts the form to `action` found on `page`; the status link it redirected to.
-    async fn act(
+    /// Posts, as `client`, the form to `action` found on `page`; the status link it redirected
+    /// to.
+    async fn act_as(
         &self,
+        client: &reqwest::Client,
         page: &str,
         action: &str,
         fields: &[(&str, &str)],
     ) -> Option<(Seen, Duration, Option<String>)> {
-        let (response, took) = submit(&self.http, &self.base, page, action, fields).await?;
+        let (response, took) = submit(client, &self.base, page, action, fields).await?;
         let seen = Seen::of(&response);
         let status = response.ok().and_then(|response| {
             response
@@ -264,12 +306,14 @@ impl LockerClient {
         .await
     }
 
-    /// Adds the lockers and registers the users, waiting for each outcome.
-    pub async fn setup(&self, users: usize, lockers: usize) {
+    /// The operator adds the lockers; the users sign up and sign in, each in a browser of
+    /// their own. Waits for each outcome.
+    pub async fn setup(&mut self, users: usize, lockers: usize) {
         for n in 0..lockers {
             let code = format!("C-{n:03}");
             let done = self
-                .act(
+                .act_as(
+                    &self.http,
                     "/lockers",
                     "/lockers",
                     &[("code", &code), ("location", "Chaos hall")],
@@ -282,14 +326,21 @@ impl LockerClient {
         }
         for n in 0..users {
             let name = user_name(n);
-            let password = [("password", "chaos password")];
+            let browser = client(Some(Arc::new(reqwest::cookie::Jar::default())));
             let done = self
-                .act(&format!("/?name={name}"), "/register", &password)
+                .act_as(
+                    &browser,
+                    "/",
+                    "/register",
+                    &[("name", &name), ("password", PASSWORD)],
+                )
                 .await;
             assert!(
                 self.decided(done.and_then(|(_, _, status)| status)).await,
                 "registering {name} was never decided"
             );
+            sign_in(&browser, &self.base, &name).await;
+            self.users.push(browser);
         }
     }
 }
@@ -298,23 +349,22 @@ pub fn user_name(n: usize) -> String {
     format!("user-{n:03}")
 }
 
-/// The first `requesting` users ask for a locker once each, a few at a time, while the fault
-/// happens; the others never ask (so a locker held by one of them was never requested).
+/// The first `requesting` users ask for a locker once each, for themselves, a few at a time,
+/// while the fault happens; the others never ask (so a locker held by one of them was never
+/// requested).
 pub fn lockers(
     client: Arc<LockerClient>,
     requesting: usize,
     ledger: Ledger,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        for n in 0..requesting {
-            let name = user_name(n);
-            let Some((seen, took, status)) =
-                client.act(&format!("/?name={name}"), "/request", &[]).await
+        for (n, browser) in client.users.iter().enumerate().take(requesting) {
+            let Some((seen, took, status)) = client.act_as(browser, "/", "/request", &[]).await
             else {
                 continue;
             };
             ledger.record(Attempt {
-                key: name,
+                key: user_name(n),
                 what: "request".into(),
                 seen,
                 at: Instant::now(),

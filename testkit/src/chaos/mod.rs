@@ -15,7 +15,8 @@
 //! `scripts/test` runs a short subset of both.
 //!
 //! - [`ledger`]: the attempts and what the clients saw;
-//! - [`load`]: the clients, through the frontends' forms;
+//! - [`load`]: the clients, through the frontends' forms (locker-app's users signed up and
+//!   signed in, each asking for themself; an operator adding the lockers);
 //! - [`system`]: the service processes and the wait for quiet;
 //! - [`faults`]: one fault per scenario;
 //! - [`checker`]: the read models against the ledger;
@@ -163,6 +164,8 @@ pub struct Options {
 const LOCKERS: usize = 20;
 const USERS: usize = 40;
 const REQUESTING: usize = 30;
+/// The operator who adds the lockers and whose API token the checker reads with.
+const OPERATOR: &str = "chaos-operator";
 
 /// Runs one scenario from start to check; the system is built and torn down around it.
 pub async fn run(scenario: Scenario, options: &Options) -> Row {
@@ -209,8 +212,10 @@ pub async fn run(scenario: Scenario, options: &Options) -> Row {
     let locker_ledger = Ledger::default();
     let mut lockers_run = None;
     if scenario.lockers() {
-        let client = Arc::new(LockerClient::new(system.url("locker-app", "")));
+        system.make_operator(OPERATOR).await;
+        let mut client = LockerClient::new(system.url("locker-app", ""), OPERATOR).await;
         client.setup(USERS, LOCKERS).await;
+        let client = Arc::new(client);
         let task = load::lockers(client.clone(), REQUESTING, locker_ledger.clone());
         lockers_run = Some((task, client));
     }

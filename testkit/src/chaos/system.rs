@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
 use warren_manifest::{
-    LOCKER_APP, LOCKER_SERVICE, LOCKERS_DB, Service, TALLY_WORKER, USER_SERVICE, USERS_DB,
-    VOTE_SERVICE, VOTES_DB,
+    ACCOUNTS_DB, LOCKER_APP, LOCKER_SERVICE, LOCKERS_DB, Service, TALLY_WORKER, USER_SERVICE,
+    USERS_DB, VOTE_SERVICE, VOTES_DB,
 };
 use warren_messages::topology::{
     ConsumerQueue, LOCKER_SERVICE_LOCKERS, TALLY_VOTES, USER_SERVICE_USERS,
@@ -40,6 +40,8 @@ pub struct System {
     pub votes_db: PostgresSettings,
     pub users_db: PostgresSettings,
     processes: BTreeMap<&'static str, Vec<Process>>,
+    /// What the processes were started with (`warren-operator` runs with it too).
+    wiring: Wiring,
 }
 
 impl System {
@@ -55,11 +57,13 @@ impl System {
         let vhost = vhost_with(&WORK_QUEUES).await;
         let votes_db = TestDatabase::create(VOTES_DB).await;
         let users_db = TestDatabase::create(USERS_DB).await;
+        let accounts_db = TestDatabase::create(ACCOUNTS_DB).await;
         let wiring = Wiring::new(vhost.clone())
             .with_nodes(nodes)
             .with_bin_dir(bin_dir)
             .with_postgres(votes_db.clone())
             .with_postgres(users_db.clone())
+            .with_postgres(accounts_db)
             .with_mongo(LOCKERS_DB, mongo_database().await);
         let mut processes = BTreeMap::new();
         for (service, instances) in INSTANCES {
@@ -85,7 +89,14 @@ impl System {
             votes_db: votes_db.as_admin(),
             users_db: users_db.as_admin(),
             processes,
+            wiring,
         }
+    }
+
+    /// Makes `name` an operator with [`crate::accounts::PASSWORD`] in this run's users
+    /// database, as scripts/up makes the first one (user-service has migrated it by then).
+    pub async fn make_operator(&self, name: &str) {
+        crate::accounts::make_operator(&self.wiring, name, crate::accounts::PASSWORD).await;
     }
 
     /// Every instance of a service.
