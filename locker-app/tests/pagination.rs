@@ -234,7 +234,13 @@ fn html_page(page: &str, row: &str) -> (usize, Option<String>) {
     let next = page.split("id=\"next\"").next().and_then(|before| {
         page.contains("id=\"next\"")
             .then(|| before.rsplit("href=\"").next().unwrap())
-            .map(|href| href.split('"').next().unwrap().replace("&#38;", "&").replace("&amp;", "&"))
+            .map(|href| {
+                href.split('"')
+                    .next()
+                    .unwrap()
+                    .replace("&#38;", "&")
+                    .replace("&amp;", "&")
+            })
     });
     (page.matches(row).count(), next)
 }
