@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use deadpool_postgres::Pool;
+use serde_json::json;
 use user_service::startup::build;
 use uuid::Uuid;
 use warren_messages::events::users::{
@@ -140,20 +141,40 @@ async fn a_registration_without_an_argon2id_hash_is_refused_and_nothing_is_store
     let (broker, app) = publisher_as("locker-app", &vhost, "test-app");
 
     // A producer that sent the password itself: poison, dead-lettered, never in a row.
-    let request = Uuid::now_v7();
-    send(
-        &app,
+    let envelope = Envelope::new(
+        "locker-app",
         RegistrationRequested {
-            request_id: request,
+            request_id: Uuid::now_v7(),
             name: "ada".into(),
             password_hash: "ada's password".into(),
         },
-    )
-    .await;
+    );
+    app.publish(&envelope).await.unwrap();
+    // Read from the dead-letter queue itself (the management API's message counts may lag).
+    let management = Management::new();
+    let dead_letters = || async {
+        management
+            .post_json(
+                &format!(
+                    "queues/{vhost}/{}/get",
+                    USER_SERVICE_USERS.dead_letter_queue()
+                ),
+                &json!({"count": 10, "ackmode": "ack_requeue_true", "encoding": "auto"}),
+            )
+            .await
+    };
     assert!(
-        Management::new()
-            .reaches_depth(&vhost, &USER_SERVICE_USERS.dead_letter_queue(), 1, WITHIN)
-            .await,
+        eventually(WITHIN, || async {
+            dead_letters().await.as_array().is_some_and(|messages| {
+                messages.iter().any(|message| {
+                    let properties = &message["properties"];
+                    properties["message_id"] == json!(envelope.message_id.to_string())
+                        && properties["headers"]["x-warren-reason"]
+                            == "the password hash is not an Argon2id PHC string"
+                })
+            })
+        })
+        .await,
         "the registration was not dead-lettered"
     );
     assert!(account(&pool, "ada").await.unwrap().is_none());
