@@ -292,7 +292,11 @@ impl Launch {
         tokio::process::Command::new(&path)
             .args(args)
             .env_clear()
-            .envs(self.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(
+                self.environment
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .stdin(std::process::Stdio::null())
             .output()
