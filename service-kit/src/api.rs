@@ -60,7 +60,7 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
     // A body the route could not read is a 400 even when another route on the same path
     // refused the method (warp's combined rejection would be 405).
     let (status, message) = match (refusal, rejection.find::<BodyError>()) {
-        (None, Some(error)) => (status, error.message.clone()),
+        (None, Some(error)) => (StatusCode::BAD_REQUEST, error.message.clone()),
         _ => (status, message),
     };
     let response = error(status, &message, field);
