@@ -9,31 +9,11 @@ mod common;
 
 use reqwest::StatusCode;
 use warren_messages::topology::USER_SERVICE_USERS;
-use warren_testkit::Management;
 use warren_testkit::accounts::Person;
 use warren_testkit::browser::{Driver, Session};
 use warren_testkit::web::says;
 
-use common::{OPERATOR, PASSWORD, form_fields, system};
-
-/// The bodies of the messages in `queue` of `vhost`, read live through the management API
-/// (each taken and put back), not from its statistics, which lag.
-async fn queued(vhost: &str, queue: &str) -> Vec<String> {
-    let messages = Management::new()
-        .post_json(
-            &format!("queues/{vhost}/{queue}/get"),
-            &serde_json::json!({
-                "count": 100, "ackmode": "reject_requeue_true", "encoding": "auto"
-            }),
-        )
-        .await;
-    messages
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|message| message["payload"].as_str().unwrap().to_owned())
-        .collect()
-}
+use common::{OPERATOR, PASSWORD, form_fields, queued, system};
 
 async fn sign_up(page: &Session, app: &str, name: &str) {
     page.open(&format!("{app}/")).await;

@@ -294,3 +294,23 @@ impl Visitor {
 pub async fn sign_up(system: &System, name: &str) -> Value {
     Person::new(&system.base(), name).sign_up(PASSWORD).await
 }
+
+/// The bodies of the messages in `queue` of `vhost`, read live through the management API, not
+/// from its statistics (which lag, and are missing while a node's statistics are). Each message
+/// is taken and put back at once, which counts as a delivery: read a queue once, not in a loop.
+pub async fn queued(vhost: &str, queue: &str) -> Vec<String> {
+    let messages = warren_testkit::Management::new()
+        .post_json(
+            &format!("queues/{vhost}/{queue}/get"),
+            &serde_json::json!({
+                "count": 100, "ackmode": "reject_requeue_true", "encoding": "auto"
+            }),
+        )
+        .await;
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["payload"].as_str().unwrap().to_owned())
+        .collect()
+}
