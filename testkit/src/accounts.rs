@@ -279,21 +279,39 @@ impl Tap {
     }
 
     /// Messages ready or unacknowledged in every queue of the vhost but the tap, by queue, as
-    /// the management API counts them (refreshed every few seconds).
-    pub async fn depths(&self) -> BTreeMap<String, u64> {
+    /// the management API counts them (refreshed every few seconds; `None` where it has no
+    /// count for the queue, as when the statistics of the queue's node are unavailable).
+    pub async fn depths(&self) -> BTreeMap<String, Option<u64>> {
         let queues = self.management.get(&format!("queues/{}", self.vhost)).await;
         queues
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|queue| {
-                Some((
-                    queue["name"].as_str()?.to_owned(),
-                    queue["messages"].as_u64().unwrap_or(0),
-                ))
+                let name = queue["name"].as_str()?.to_owned();
+                (name != self.queue).then(|| (name, queue["messages"].as_u64()))
             })
-            .filter(|(name, _)| *name != self.queue)
             .collect()
+    }
+
+    /// The messages in every queue of the vhost but the tap, read live: each is taken and put
+    /// back at once (which counts as a delivery, so read rarely what consumers will read).
+    pub async fn queued(&self) -> BTreeMap<String, Vec<Value>> {
+        let mut queued = BTreeMap::new();
+        for queue in self.depths().await.into_keys() {
+            let messages = self
+                .management
+                .post_json(
+                    &format!("queues/{}/{queue}/get", self.vhost),
+                    &json!({
+                        "count": 100_000, "ackmode": "reject_requeue_true", "encoding": "auto",
+                        "truncate": 10_000_000
+                    }),
+                )
+                .await;
+            queued.insert(queue, messages.as_array().cloned().unwrap_or_default());
+        }
+        queued
     }
 }
 
@@ -304,6 +322,7 @@ pub struct Logged {
     name: &'static str,
     child: tokio::process::Child,
     log: PathBuf,
+    port: String,
 }
 
 impl Logged {
@@ -336,17 +355,21 @@ impl Logged {
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
+        let port_of = |variable: &str| {
+            launch
+                .environment()
+                .iter()
+                .find(|(name, _)| name == variable)
+                .map(|(_, port)| port.clone())
+                .unwrap_or_else(|| panic!("{} has no {variable}", service.name))
+        };
+        let admin_port = port_of("WARREN_ADMIN__PORT");
         let mut logged = Self {
             name: service.name,
             child,
             log,
+            port: port_of("WARREN_HTTP__PORT"),
         };
-        let admin_port = launch
-            .environment()
-            .iter()
-            .find(|(name, _)| name == "WARREN_ADMIN__PORT")
-            .map(|(_, port)| port.clone())
-            .unwrap_or_else(|| panic!("{} has no admin port", service.name));
         let url = format!("http://127.0.0.1:{admin_port}{READINESS_PATH}");
         let client = web::browser();
         let mut exited = None;
@@ -369,6 +392,11 @@ impl Logged {
             logged.output()
         );
         logged
+    }
+
+    /// `http://127.0.0.1:<port><path>`, on its public listener.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
     }
 
     /// Its log file.
