@@ -127,7 +127,7 @@ async fn execute(pool: &Pool, sql: &str, name: &str) {
 }
 
 #[tokio::test]
-async fn every_sign_in_makes_a_new_session_and_sign_out_ends_only_that_one() {
+async fn a_sign_in_makes_a_new_session_and_ends_the_browser_s_last() {
     let (wiring, pool) = accounts(&["ada"]).await;
     let app = instance(&wiring, |_| {}).await;
     let ada = Person::new(&app.url(""), "ada");
@@ -155,7 +155,14 @@ async fn every_sign_in_makes_a_new_session_and_sign_out_ends_only_that_one() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(sessions, 3);
+    assert_eq!(
+        sessions, 2,
+        "the first session outlived the sign-in that replaced it"
+    );
+    assert!(
+        !works(&app, &first).await,
+        "the browser's session from before still works after it signed in again"
+    );
     assert!(works(&app, &second).await);
     assert!(works(&app, &elsewhere).await);
 

@@ -94,6 +94,7 @@ async fn home(visitor: Visitor, state: Arc<State>) -> Result<Response, Rejection
 
 async fn sign_in(
     visitor: Visitor,
+    previous: Option<String>,
     address: IpAddr,
     form: SignInForm,
     state: Arc<State>,
@@ -111,6 +112,14 @@ async fn sign_in(
         .map_err(|error| super::unavailable("the accounts", &error))?;
     match outcome {
         SignIn::SignedIn { secret, identity } => {
+            // The browser's session from before (if any) ends: one browser, one session.
+            if let Some(previous) = previous.filter(|previous| !previous.is_empty()) {
+                state
+                    .accounts
+                    .sign_out(&previous)
+                    .await
+                    .map_err(|error| super::unavailable("the accounts", &error))?;
+            }
             let mut response =
                 warp::reply::with_header(StatusCode::SEE_OTHER, "location", "/").into_response();
             response.headers_mut().append(
@@ -184,6 +193,7 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
     let sign_in = warp::path!("sign-in")
         .and(form_post(limit))
         .and(visitor(state.clone()))
+        .and(warp::cookie::optional::<String>(ACCOUNT_COOKIE))
         .and(client_address(state.trusted_proxies.clone()))
         .and(warp::body::form::<SignInForm>())
         .and(with_state(state.clone()))
