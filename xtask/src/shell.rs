@@ -46,10 +46,7 @@ pub fn manifest() -> String {
         "WARREN_SERVICES",
         SERVICES.iter().map(|s| s.name.to_owned()),
     ));
-    out.push_str(
-        "# Each service's HTTP port, its PostgreSQL databases (- for none) and whether it uses \
-         MongoDB (0/1).\n",
-    );
+    out.push_str("# Each service's HTTP port.\n");
     out.push_str(&array(
         "declare -gA WARREN_SERVICE_PORT",
         SERVICES.iter().map(|s| format!("[{}]={}", s.name, s.port)),
@@ -61,18 +58,7 @@ pub fn manifest() -> String {
             .iter()
             .map(|s| format!("[{}]={}", s.name, s.admin_port)),
     ));
-    out.push_str(&array(
-        "declare -gA WARREN_SERVICE_DATABASE",
-        SERVICES.iter().map(|s| {
-            let databases: Vec<_> = s.postgres.iter().map(|p| p.database.name).collect();
-            let databases = if databases.is_empty() {
-                "-".to_owned()
-            } else {
-                databases.join(",")
-            };
-            format!("[{}]={databases}", s.name)
-        }),
-    ));
+    out.push_str("# Whether each service uses MongoDB (0/1).\n");
     out.push_str(&array(
         "declare -gA WARREN_SERVICE_MONGO",
         SERVICES

@@ -5,11 +5,11 @@
 
 # Every service, in the order scripts/up starts them.
 WARREN_SERVICES=(tally-worker user-service locker-service vote-service locker-app record-service)
-# Each service's HTTP port, its PostgreSQL databases (- for none) and whether it uses MongoDB (0/1).
+# Each service's HTTP port.
 declare -gA WARREN_SERVICE_PORT=([tally-worker]=8081 [user-service]=8082 [locker-service]=8083 [vote-service]=8080 [locker-app]=8084 [record-service]=8085)
 # Each service's admin port (/healthz, /readyz, /metrics), on loopback.
 declare -gA WARREN_SERVICE_ADMIN_PORT=([tally-worker]=9081 [user-service]=9082 [locker-service]=9083 [vote-service]=9080 [locker-app]=9084 [record-service]=9085)
-declare -gA WARREN_SERVICE_DATABASE=([tally-worker]=warren_votes [user-service]=warren_users [locker-service]=- [vote-service]=warren_votes [locker-app]=warren_users,warren_accounts [record-service]=warren_records,warren_users,warren_accounts)
+# Whether each service uses MongoDB (0/1).
 declare -gA WARREN_SERVICE_MONGO=([tally-worker]=0 [user-service]=0 [locker-service]=1 [vote-service]=0 [locker-app]=1 [record-service]=0)
 # The path at which every service answers, on its admin port, whether it is ready.
 WARREN_READINESS_PATH=/readyz
