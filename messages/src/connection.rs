@@ -150,7 +150,17 @@ impl Broker {
     /// A new channel on the current connection.
     pub(crate) async fn channel(&self) -> Result<Channel, BrokerError> {
         let connection = self.connection().await?;
-        connection.create_channel().await.map_err(BrokerError::amqp)
+        // A node that accepted the connection but no longer answers must not hold the caller:
+        // opening a channel is bounded like connecting.
+        match tokio::time::timeout(self.settings.connect_timeout(), connection.create_channel())
+            .await
+        {
+            Ok(channel) => channel.map_err(BrokerError::amqp),
+            Err(_) => Err(BrokerError::Amqp(format!(
+                "the broker did not open a channel within {:?}",
+                self.settings.connect_timeout()
+            ))),
+        }
     }
 
     /// The node this service is connected to, if any (for logs and tests).
@@ -169,12 +179,24 @@ impl Broker {
     }
 
     /// Closes the connection (on shutdown); consumers' unacked deliveries return to their queue.
+    /// Bounded: a broker that does not answer the close (or a reconnect that holds the
+    /// connection) cannot keep the service from stopping; the dropped socket has the same
+    /// effect on the broker's side.
     pub async fn close(&self) {
-        let mut state = self.state.lock().await;
-        if let Some(connection) = state.connection.take()
-            && let Err(error) = connection.close(200, "service stopping".into()).await
-        {
-            tracing::debug!(%error, "closing the broker connection");
+        let within = self.settings.connect_timeout();
+        let close = async {
+            let mut state = self.state.lock().await;
+            if let Some(connection) = state.connection.take()
+                && let Err(error) = connection.close(200, "service stopping".into()).await
+            {
+                tracing::debug!(%error, "closing the broker connection");
+            }
+        };
+        if tokio::time::timeout(within, close).await.is_err() {
+            tracing::warn!(
+                ?within,
+                "the broker did not answer the close in time; dropping the connection"
+            );
         }
     }
 }

@@ -527,6 +527,10 @@ pub fn settings<T: serde::de::DeserializeOwned>(defaults: &str) -> warren_servic
     warren_service_kit::Settings::load_from(defaults, ports).unwrap()
 }
 
+/// How long a service may take to stop (finish its work in flight and close its connections)
+/// before a test calls it hung.
+pub const STOP_WITHIN: Duration = Duration::from_secs(60);
+
 /// A service running in the background of a test.
 pub struct Running {
     pub port: u16,
@@ -547,10 +551,18 @@ impl Running {
         format!("http://127.0.0.1:{}{path}", self.admin_port)
     }
 
-    /// Stops it as SIGTERM would, and waits until it has finished its work in flight.
+    /// Stops it as SIGTERM would, and waits until it has finished its work in flight. Panics if
+    /// it has not stopped within [`STOP_WITHIN`]: a stop that hangs is a defect to see, not a
+    /// test run that never ends.
     pub async fn stop(self) {
         let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
+        match tokio::time::timeout(STOP_WITHIN, self.task).await {
+            Ok(finished) => finished.unwrap().unwrap(),
+            Err(_) => panic!(
+                "the service on port {} did not stop within {STOP_WITHIN:?}",
+                self.port
+            ),
+        }
     }
 }
 

@@ -480,9 +480,17 @@ impl Process {
             .status()
             .unwrap_or_else(|error| panic!("kill -TERM {pid}: {error}"));
         assert!(status.success(), "kill -TERM {pid} failed");
-        child
-            .wait()
-            .await
-            .unwrap_or_else(|error| panic!("waiting for {}: {error}", self.service.name))
+        match tokio::time::timeout(crate::STOP_WITHIN, child.wait()).await {
+            Ok(status) => {
+                status.unwrap_or_else(|error| panic!("waiting for {}: {error}", self.service.name))
+            }
+            Err(_) => {
+                self.child = Some(child);
+                self.fail(&format!(
+                    "did not stop within {:?} of SIGTERM",
+                    crate::STOP_WITHIN
+                ))
+            }
+        }
     }
 }

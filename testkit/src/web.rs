@@ -5,10 +5,15 @@
 
 use reqwest::{Client, Response, StatusCode};
 
-/// A browser: keeps cookies, does not follow redirects.
+/// How long a request may take before a test calls the service hung.
+const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A browser: keeps cookies, does not follow redirects, and gives up on an answer after
+/// [`ANSWER_WITHIN`].
 pub fn browser() -> Client {
     Client::builder()
         .cookie_store(true)
+        .timeout(ANSWER_WITHIN)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap_or_else(|error| panic!("cannot build an HTTP client: {error}"))
