@@ -34,5 +34,34 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         max_body_bytes: settings.web.max_body_bytes,
         trusted_proxies: settings.http.trusted_proxies.clone(),
     });
-    Ok(start.bind().await?.with_routes(routes::routes(state)))
+    Ok(start
+        .bind()
+        .await?
+        .with_routes(routes::routes(state))
+        .with_route_templates(ROUTE_TEMPLATES))
 }
+
+/// The public routes' paths, which label the request metrics.
+const ROUTE_TEMPLATES: &[&str] = &[
+    "/",
+    "/register",
+    "/delete",
+    "/request",
+    "/release",
+    "/promote",
+    "/sign-in",
+    "/sign-out",
+    "/users",
+    "/lockers",
+    "/lockers/retire",
+    "/tokens",
+    "/tokens/:id/revoke",
+    "/requests/:id",
+    "/static/:asset",
+    "/api/users",
+    "/api/users/:name/locker-requests",
+    "/api/lockers",
+    "/api/lockers/:code",
+    "/api/requests/:id",
+    "/api/reconcile",
+];

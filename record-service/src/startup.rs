@@ -58,6 +58,15 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         .bind()
         .await?
         .with_routes(routes::routes(state))
+        .with_route_templates(&[
+            "/",
+            "/records",
+            "/records/:id/delete",
+            "/api/records",
+            "/api/records/:id",
+            "/api/search",
+            "/static/:asset",
+        ])
         .with_task(move |stopping| consumer.run(stopping.wait()))
         // Records are inserted once by their id and deletions are remembered, so an event
         // that arrives after its claim was pruned has no second effect.

@@ -20,6 +20,7 @@ use warren_messages::Broker;
 
 use crate::configuration::{AdminSettings, HttpSettings};
 use crate::http;
+use crate::http_metrics::RouteTemplates;
 use crate::ops::{self, Readiness};
 
 /// Completes when the application is stopping; handed to every background task.
@@ -41,6 +42,7 @@ pub struct Application {
     broker: Arc<Broker>,
     readiness: Readiness,
     routes: Option<BoxedFilter<(Response,)>>,
+    route_templates: RouteTemplates,
     tasks: Vec<Task>,
 }
 
@@ -63,6 +65,7 @@ impl Application {
             readiness: readiness.with_broker(broker.clone()),
             broker,
             routes: None,
+            route_templates: RouteTemplates::default(),
             tasks: Vec::new(),
         })
     }
@@ -70,6 +73,13 @@ impl Application {
     /// The service's own pages and endpoints, the public listener's only routes.
     pub fn with_routes(mut self, routes: BoxedFilter<(Response,)>) -> Self {
         self.routes = Some(routes);
+        self
+    }
+
+    /// The templates of the public routes' paths (`/users/:name/locker-requests`), which label
+    /// the request metrics (see `http_metrics`); a path that matches none is counted as `other`.
+    pub fn with_route_templates(mut self, templates: &'static [&'static str]) -> Self {
+        self.route_templates = RouteTemplates::new(templates);
         self
     }
 
@@ -115,6 +125,18 @@ impl Application {
                 .and_then(|| async { Err::<Response, Rejection>(warp::reject::not_found()) })
                 .boxed()
         });
+        // Every answer of the public listener, rejections included, counted and timed.
+        let templates = self.route_templates;
+        let public = public
+            .with(warp::log::custom(move |info: warp::log::Info<'_>| {
+                templates.record(
+                    info.method().as_str(),
+                    info.path(),
+                    info.status().as_u16(),
+                    info.elapsed(),
+                );
+            }))
+            .boxed();
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop.send(true);

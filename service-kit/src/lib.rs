@@ -14,6 +14,7 @@ pub mod api;
 pub mod application;
 pub mod configuration;
 pub mod http;
+pub mod http_metrics;
 pub mod limits;
 pub mod mongo;
 pub mod ops;

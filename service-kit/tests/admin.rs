@@ -163,3 +163,85 @@ async fn readyz_tells_neither_port_the_text_of_a_dependency_error() {
     assert!(!body.contains("postgres"), "public /readyz: {body}");
     running.stop().await;
 }
+
+/// The value of the one series of `metric` in `metrics` that has every label of `labels`.
+fn series(metrics: &str, metric: &str, labels: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with(&format!("{metric}{{")))
+        .find(|line| labels.iter().all(|label| line.contains(label)))
+        .map(|line| line.rsplit(' ').next().unwrap().parse().unwrap())
+}
+
+#[tokio::test]
+async fn public_requests_are_counted_and_timed_by_route_template_and_status_never_by_path() {
+    ops::install_metrics();
+    let vhost = vhost_with(&[]).await;
+    let broker = Arc::new(
+        Broker::new(broker_settings("tally-worker", &vhost), "http-metrics-test").unwrap(),
+    );
+    let Listeners { http, admin } = listeners();
+    let greet = warp::path!("greet" / String)
+        .and(warp::get())
+        .map(|name: String| warp::reply::html(format!("hello {name}")).into_response());
+    let application = Application::bind("tally-worker", &http, &admin, broker, Readiness::new())
+        .await
+        .unwrap()
+        .with_routes(own_routes().or(greet).unify().boxed())
+        .with_route_templates(&["/greet/:name"]);
+    let running = spawn(application);
+
+    for path in ["/greet/alice", "/greet/bob", "/hello", "/no/such/page-xyz"] {
+        get(&running.url(path)).await;
+    }
+    let (_, metrics) = get(&running.admin_url("/metrics")).await;
+    let requests = "warren_http_requests_total";
+    let greeted = [
+        r#"method="GET""#,
+        r#"route="/greet/:name""#,
+        r#"status="200""#,
+    ];
+    assert_eq!(series(&metrics, requests, &greeted), Some(2.0), "{metrics}");
+    // A path that no template names is `other`; one that no route takes is `unmatched`.
+    assert!(
+        series(&metrics, requests, &[r#"route="other""#, r#"status="200""#]).unwrap_or(0.0) >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        series(
+            &metrics,
+            requests,
+            &[r#"route="unmatched""#, r#"status="404""#]
+        )
+        .unwrap_or(0.0)
+            >= 1.0,
+        "{metrics}"
+    );
+    for value in ["alice", "bob", "page-xyz", "/hello"] {
+        assert!(
+            !metrics.contains(value),
+            "{value} became a label: {metrics}"
+        );
+    }
+    // Latency is a histogram with buckets (not a summary), per route.
+    let timed = "warren_http_request_duration_seconds_bucket";
+    assert_eq!(
+        series(
+            &metrics,
+            timed,
+            &[r#"route="/greet/:name""#, r#"le="+Inf""#]
+        ),
+        Some(2.0),
+        "{metrics}"
+    );
+    assert!(
+        series(
+            &metrics,
+            timed,
+            &[r#"route="/greet/:name""#, r#"le="0.005""#]
+        )
+        .is_some(),
+        "{metrics}"
+    );
+    running.stop().await;
+}

@@ -50,5 +50,13 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         .bind()
         .await?
         .with_routes(routes::routes(state))
+        .with_route_templates(&[
+            "/",
+            "/vote",
+            "/results",
+            "/results/stream",
+            "/api/results",
+            "/static/:asset",
+        ])
         .with_task(move |stopping| live::refresh(pool, poll, every, sender, stopping)))
 }
