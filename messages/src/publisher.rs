@@ -17,7 +17,7 @@ use lapin::BasicProperties;
 use lapin::options::ConfirmSelectOptions;
 use lapin::protocol::basic::AMQPProperties;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use metrics::Counter;
+use metrics::{Counter, Histogram};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -91,6 +91,9 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn new(broker: Arc<Broker>) -> Self {
+        // The deadline a confirm is measured against (alert rules compare the p99 with it).
+        metrics::gauge!("warren_publish_confirm_timeout_seconds")
+            .set(broker.settings().confirm_timeout().as_secs_f64());
         Self {
             broker,
             counters: Counters::new(),
@@ -133,8 +136,14 @@ impl Publisher {
         let deadline = Instant::now() + timeout;
         let counters = self.counters.get(message.exchange);
         counters.published.increment(1);
+        let started = Instant::now();
         let result = self.publish_until(deadline, timeout, &message).await;
         counters.outcome(&result).increment(1);
+        if result.is_ok() {
+            counters
+                .confirmed_after
+                .record(started.elapsed().as_secs_f64());
+        }
         result
     }
 
@@ -293,6 +302,8 @@ impl Publisher {
 struct ExchangeCounters {
     published: Counter,
     confirmed: Counter,
+    /// Seconds from the publish to its confirm, retries within the deadline included.
+    confirmed_after: Histogram,
     returned: Counter,
     nacked: Counter,
     refused: Counter,
@@ -312,6 +323,7 @@ impl ExchangeCounters {
         Self {
             published: metrics::counter!("warren_messages_published_total", "exchange" => exchange),
             confirmed: outcome("confirmed"),
+            confirmed_after: metrics::histogram!("warren_publish_confirm_seconds", "exchange" => exchange),
             returned: outcome("returned"),
             nacked: outcome("nacked"),
             refused: outcome("refused"),

@@ -299,7 +299,17 @@ async fn publishing_and_consuming_show_in_the_metrics() {
         "warren_messages_publish_outcomes_total{exchange=\"warren.votes\",outcome=\"confirmed\"}",
         "warren_messages_consumed_total{queue=\"tally-worker.votes\"}",
         "warren_messages_acked_total{queue=\"tally-worker.votes\"}",
+        "warren_publish_confirm_timeout_seconds ",
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
     }
+    // How long confirms take, against the deadline: what the slow-confirms alert compares.
+    let confirmed = "warren_publish_confirm_seconds_count{exchange=\"warren.votes\"} ";
+    let timed: f64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix(confirmed))
+        .unwrap_or_else(|| panic!("{confirmed} missing from:\n{text}"))
+        .parse()
+        .unwrap();
+    assert!(timed >= 1.0, "no confirm was timed:\n{text}");
 }

@@ -123,6 +123,8 @@ CHECKERS_REQUIREMENTS=("check-jsonschema==0.39.0" "PyYAML==6.0.3")
 
 infra_install_checkers() {
   command -v shellcheck >/dev/null || apt_install shellcheck
+  # promtool (Debian's prometheus package) checks the alert rules and runs their unit tests.
+  command -v promtool >/dev/null || apt_install prometheus
   local venv=$WARREN_TOOLS_DIR/checkers
   if [ -x "$venv/bin/check-jsonschema" ] && [ -f "$venv/.installed" ] &&
     [ "$(cat "$venv/.installed")" = "${CHECKERS_REQUIREMENTS[*]}" ]; then

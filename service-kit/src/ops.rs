@@ -145,6 +145,12 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
                 Matcher::Full("warren_http_request_duration_seconds".to_owned()),
                 crate::http_metrics::LATENCY_BUCKETS,
             )
+            .and_then(|builder| {
+                builder.set_buckets_for_metric(
+                    Matcher::Full("warren_publish_confirm_seconds".to_owned()),
+                    crate::http_metrics::LATENCY_BUCKETS,
+                )
+            })
             .unwrap_or_else(|_| PrometheusBuilder::new());
         match builder.install_recorder() {
             Ok(handle) => handle,
