@@ -240,7 +240,8 @@ pub struct Service {
     /// routes, what the reverse proxy reaches.
     pub port: u16,
     /// Its admin listener's port (`/healthz`, `/readyz`, `/metrics`) in a local run and in its
-    /// container, on loopback; never published nor routed to.
+    /// container: on loopback locally, open to Compose's Prometheus in a container; never
+    /// published nor routed to.
     pub admin_port: u16,
     pub role: Role,
     /// The PostgreSQL databases it uses (at most one per database), each through its own

@@ -16,7 +16,14 @@ broker user's password variable. What the template states by hand is checked her
   mongo-init creates are those of mongo/users.json (generated from the manifest, as the local
   server's), mongo-init gets every one of their passwords, and every service that uses MongoDB
   logs in as its own user of that file, on that user's database, with that user's password;
-- every variable compose reads from .env (without a default) is in .env.example.
+- every variable compose reads from .env (without a default) is in .env.example;
+- every published port is bound to the host's loopback, but Traefik's public entry point; no
+  Warren service publishes a port or routes its admin port through Traefik;
+- Prometheus runs prometheus/prometheus.yml with alerts.yml beside it, and scrapes every Warren
+  service on its admin port, which listens beyond the container's loopback, and every RabbitMQ
+  node's rabbitmq_prometheus port;
+- Grafana reads its provisioning from grafana/provisioning, mounts grafana/dashboards where its
+  dashboard provider reads, and takes its administrator's password from .env.
 
 usage: check.py [--self-test]   (--self-test: breaks a copy in known ways; each must be caught)
 """
@@ -30,8 +37,18 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-INFRASTRUCTURE = ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3", "broker-init", "postgres", "mongo", "mongo-init"]
+INFRASTRUCTURE = ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3", "broker-init", "postgres", "mongo", "mongo-init", "prometheus", "grafana"]
+BROKER_NODES = ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3"]
 MONGO_USERS = json.loads((ROOT / "mongo" / "users.json").read_text())
+PROMETHEUS_CONFIG = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+GRAFANA_PROVIDERS = [
+    provider
+    for path in sorted((ROOT / "grafana" / "provisioning" / "dashboards").glob("*.y*ml"))
+    for provider in (yaml.safe_load(path.read_text()) or {}).get("providers") or []
+]
+# The one port published beyond the host's loopback: Traefik's entry point for the web frontends.
+PUBLIC_PORTS = {("traefik", "80:80")}
+RABBITMQ_PROMETHEUS_PORT = 15692
 
 
 def referenced_variables(text: str) -> set:
@@ -79,6 +96,8 @@ def problems(compose: dict, text: str, example: str) -> list:
                 found.append(f"{name}: does not use {shared[:-1]}")
 
     found += mongo_problems(services)
+    found += exposure_problems(services)
+    found += monitoring_problems(services, PROMETHEUS_CONFIG, GRAFANA_PROVIDERS)
 
     declared = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", example, re.M))
     for variable in sorted(referenced_variables(text) - declared):
@@ -132,6 +151,75 @@ def mongo_problems(services: dict) -> list:
     return found
 
 
+def admin_port(service: dict):
+    """A Warren service's admin port (WARREN_ADMIN__PORT), or None for any other service."""
+    port = (service.get("environment") or {}).get("WARREN_ADMIN__PORT")
+    return None if port is None else int(port)
+
+
+def exposure_problems(services: dict) -> list:
+    found = []
+    for name, service in services.items():
+        for port in service.get("ports") or []:
+            port = str(port)
+            if not port.startswith("127.0.0.1:") and (name, port) not in PUBLIC_PORTS:
+                found.append(f"{name}: publishes {port} beyond the host's loopback")
+        admin = admin_port(service)
+        if admin is None:
+            continue
+        if service.get("ports"):
+            found.append(f"{name}: a Warren service publishes a port")
+        for key, value in (service.get("labels") or {}).items():
+            if key.endswith(".server.port") and str(value) == str(admin):
+                found.append(f"{name}: Traefik routes to its admin port")
+    return found
+
+
+def monitoring_problems(services: dict, config: dict, providers: list) -> list:
+    """Prometheus scrapes every service and node and loads the alerts; Grafana is provisioned."""
+    found = []
+    prometheus = services.get("prometheus", {})
+    mounts = [str(volume) for volume in prometheus.get("volumes") or []]
+    for source, target in [("./prometheus/prometheus.yml", "/etc/prometheus/prometheus.yml"),
+                           ("./prometheus/alerts.yml", "/etc/prometheus/alerts.yml")]:
+        if not any(m.startswith(f"{source}:{target}") for m in mounts):
+            found.append(f"prometheus: does not mount {source} at {target}")
+    if "alerts.yml" not in (config.get("rule_files") or []):
+        found.append("prometheus/prometheus.yml: does not load alerts.yml")
+
+    scraped = set()
+    for job in config.get("scrape_configs") or []:
+        path = job.get("metrics_path", "/metrics")
+        for sd in job.get("dns_sd_configs") or []:
+            scraped |= {(host, int(sd.get("port", 0)), path) for host in sd.get("names") or []}
+        for static in job.get("static_configs") or []:
+            for target in static.get("targets") or []:
+                host, _, port = str(target).rpartition(":")
+                scraped.add((host, int(port), path))
+    for name, service in services.items():
+        admin = admin_port(service)
+        if admin is None or service.get("restart") == "no":
+            continue
+        if (name, admin, "/metrics") not in scraped:
+            found.append(f"{name}: Prometheus does not scrape its admin port {admin}")
+        if (service.get("environment") or {}).get("WARREN_ADMIN__HOST") != "0.0.0.0":
+            found.append(f"{name}: its admin listener is its container's loopback's, out of Prometheus's reach")
+    for node in BROKER_NODES:
+        if (node, RABBITMQ_PROMETHEUS_PORT, "/metrics") not in scraped:
+            found.append(f"{node}: Prometheus does not scrape its rabbitmq_prometheus port")
+
+    grafana = services.get("grafana", {})
+    mounts = [str(volume) for volume in grafana.get("volumes") or []]
+    if not any(m.startswith("./grafana/provisioning:/etc/grafana/provisioning") for m in mounts):
+        found.append("grafana: does not read its provisioning from grafana/provisioning")
+    paths = {(provider.get("options") or {}).get("path") for provider in providers}
+    if not paths or not all(any(m.startswith(f"./grafana/dashboards:{p}") for m in mounts) for p in paths):
+        found.append(f"grafana: does not mount grafana/dashboards where its dashboard provider reads ({', '.join(map(str, paths))})")
+    if not reads((grafana.get("environment") or {}).get("GF_SECURITY_ADMIN_PASSWORD"), "GRAFANA_ADMIN_PASSWORD"):
+        found.append("grafana: its administrator's password is not GRAFANA_ADMIN_PASSWORD from .env")
+    return found
+
+
 def self_test(compose: dict, text: str, example: str) -> list:
     """Breaks copies of the file in known ways; returns the breakages that went unnoticed."""
     def without(path):
@@ -169,6 +257,14 @@ def self_test(compose: dict, text: str, example: str) -> list:
         "mongo-init without the users": setting(["services", "mongo-init", "volumes"], ["./scripts/compose/mongo-init.js:/warren/mongo-init.js:ro"]),
         "a service without a MongoDB login": without(["services", "locker-app", "environment", "WARREN_MONGO__USERNAME"]),
         "a service as another's MongoDB user": setting(["services", "locker-app", "environment", "WARREN_MONGO__USERNAME"], "locker-service"),
+        "Grafana on the front tier": setting(["services", "grafana", "networks"], ["front", "back"]),
+        "Grafana published beyond loopback": setting(["services", "grafana", "ports"], ["3000:3000"]),
+        "a published admin port": setting(["services", "tally-worker", "ports"], ["127.0.0.1:9081:9081"]),
+        "Traefik routed to an admin port": setting(["services", "vote-service", "labels", "traefik.http.services.vote.loadbalancer.server.port"], "9080"),
+        "an admin listener on loopback": without(["services", "record-service", "environment", "WARREN_ADMIN__HOST"]),
+        "Prometheus without the alert rules": setting(["services", "prometheus", "volumes"], ["./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro"]),
+        "Grafana without its dashboards": setting(["services", "grafana", "volumes"], ["./grafana/provisioning:/etc/grafana/provisioning:ro"]),
+        "Grafana's password not from .env": setting(["services", "grafana", "environment", "GF_SECURITY_ADMIN_PASSWORD"], "admin"),
     }
     missed = []
     for what, breaking in breakages.items():
@@ -178,6 +274,20 @@ def self_test(compose: dict, text: str, example: str) -> list:
             missed.append(what)
     if not problems(compose, text + "\nx: ${NOT_IN_THE_EXAMPLE}\n", example):
         missed.append("a variable missing from .env.example")
+    services = compose.get("services", {})
+    unscraped = copy.deepcopy(PROMETHEUS_CONFIG)
+    unscraped["scrape_configs"] = [job for job in unscraped["scrape_configs"] if job.get("job_name") != "locker-service"]
+    if not monitoring_problems(services, unscraped, GRAFANA_PROVIDERS):
+        missed.append("a service Prometheus does not scrape")
+    unscraped = copy.deepcopy(PROMETHEUS_CONFIG)
+    for job in unscraped["scrape_configs"]:
+        for static in job.get("static_configs") or []:
+            static["targets"] = [t for t in static["targets"] if not t.startswith("rabbitmq-3:")]
+    if not monitoring_problems(services, unscraped, GRAFANA_PROVIDERS):
+        missed.append("a broker node Prometheus does not scrape")
+    elsewhere = [{**provider, "options": {"path": "/var/lib/grafana/dashboards"}} for provider in GRAFANA_PROVIDERS]
+    if not monitoring_problems(services, PROMETHEUS_CONFIG, elsewhere):
+        missed.append("a dashboard provider reading where the dashboards are not")
     return missed
 
 

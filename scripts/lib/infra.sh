@@ -118,8 +118,9 @@ infra_install() {
 }
 
 # The checkers scripts/test runs: shellcheck from Debian over the scripts, and over
-# docker-compose.yml the Compose Specification's schema and check.py, in a virtualenv of their own.
-CHECKERS_REQUIREMENTS=("check-jsonschema==0.39.0" "PyYAML==6.0.3")
+# docker-compose.yml the Compose Specification's schema and check.py, in a virtualenv of their own
+# (jsonschema, which check-jsonschema uses too, for check_dashboard.py).
+CHECKERS_REQUIREMENTS=("check-jsonschema==0.39.0" "PyYAML==6.0.3" "jsonschema==4.26.0")
 
 infra_install_checkers() {
   command -v shellcheck >/dev/null || apt_install shellcheck

@@ -17,10 +17,14 @@ use warren_messages::topology::DEFAULT_VHOST;
 const TEMPLATE: &str = include_str!("../templates/docker-compose.yml");
 
 /// The broker nodes' host names in Compose, and the AMQP port each listens on.
-const BROKER_HOSTS: [&str; 3] = ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3"];
+pub(crate) const BROKER_HOSTS: [&str; 3] = ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3"];
 const AMQP_PORT: u16 = 5672;
 const POSTGRES_HOST: &str = "postgres:5432";
 const MONGO_URI: &str = "mongodb://mongo:27017/?replicaSet=rs0";
+/// Where a service's admin listener (`/healthz`, `/readyz`, `/metrics`) binds in its container:
+/// every address, so that Prometheus reaches it (service-kit's default is loopback).
+const ADMIN_HOST_VARIABLE: &str = "WARREN_ADMIN__HOST";
+const ADMIN_HOST: &str = "0.0.0.0";
 /// The front network (Traefik and the frontends) and Traefik's fixed address on it.
 const FRONT_SUBNET: &str = "172.30.80.0/24";
 const TRAEFIK_ADDRESS: &str = "172.30.80.2";
@@ -130,8 +134,11 @@ fn traefik_labels(service: &Service) -> Vec<(String, String)> {
 fn service_block(service: &Service) -> String {
     let mut out = String::new();
     let name = service.name;
-    // The healthcheck runs in the container, so it reaches the admin listener on loopback; the
-    // admin port is neither published nor a Traefik route.
+    // The healthcheck runs in the container and reaches the admin listener on loopback;
+    // Prometheus scrapes it over the back tier, so in Compose it listens on every address of
+    // the container (ADMIN_HOST): a frontend's on the front tier too, where only Traefik and
+    // the seed are, and Traefik routes to the public port alone. The admin port is neither
+    // published nor a Traefik route.
     let admin_port = service.admin_port;
     let _ = write!(
         out,
@@ -140,6 +147,9 @@ fn service_block(service: &Service) -> String {
     for variable in service.environment() {
         let value = compose_value(service, &variable.value);
         let _ = writeln!(out, "      {}: {value}", variable.name);
+        if variable.value == Value::AdminPort {
+            let _ = writeln!(out, "      {ADMIN_HOST_VARIABLE}: {ADMIN_HOST}");
+        }
     }
     let _ = write!(
         out,
@@ -307,6 +317,11 @@ mod tests {
             assert!(
                 block.contains(&format!("WARREN_ADMIN__PORT: \"{admin}\"")),
                 "{name}:\n{block}"
+            );
+            // Prometheus, on the back tier, scrapes the admin listener.
+            assert!(
+                block.contains("WARREN_ADMIN__HOST: 0.0.0.0"),
+                "{name}: the admin listener is loopback's, out of Prometheus's reach:\n{block}"
             );
             // The admin port is neither published nor a route: only the variable and the probe
             // name it.

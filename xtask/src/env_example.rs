@@ -13,6 +13,9 @@ const INTRODUCTION: &str = "\
 const COMPOSE_AND_ENDPOINTS: &str = "
 # docker-compose.yml only: the Erlang cookie the three RabbitMQ containers share to cluster.
 RABBITMQ_ERLANG_COOKIE=
+# docker-compose.yml only: the password of Grafana's administrator, warren-admin
+# (http://127.0.0.1:3000/, the Warren dashboard).
+GRAFANA_ADMIN_PASSWORD=
 
 # Point scripts/up at servers of your own instead of starting local ones (optional).
 # WARREN_AMQP_NODES=amqp://rabbit-1:5672,amqp://rabbit-2:5672,amqp://rabbit-3:5672

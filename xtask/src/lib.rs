@@ -14,6 +14,7 @@ mod compose;
 mod definitions;
 mod env_example;
 mod mongo_users;
+mod prometheus;
 mod shell;
 
 /// The command that refreshes every generated file.
@@ -52,6 +53,10 @@ pub fn generated_files() -> Vec<Generated> {
         Generated {
             path: "mongo/users.json",
             contents: mongo_users::users(),
+        },
+        Generated {
+            path: "prometheus/prometheus.yml",
+            contents: prometheus::config(),
         },
     ]
 }
