@@ -23,7 +23,8 @@ broker user's password variable. What the template states by hand is checked her
   service on its admin port, which listens beyond the container's loopback, and every RabbitMQ
   node's rabbitmq_prometheus port;
 - Grafana reads its provisioning from grafana/provisioning, mounts grafana/dashboards where its
-  dashboard provider reads, and takes its administrator's password from .env.
+  dashboard provider reads (its home dashboard among them), asks its data sources of Compose's
+  Prometheus, and takes its administrator's password from .env.
 
 usage: check.py [--self-test]   (--self-test: breaks a copy in known ways; each must be caught)
 """
@@ -46,9 +47,16 @@ GRAFANA_PROVIDERS = [
     for path in sorted((ROOT / "grafana" / "provisioning" / "dashboards").glob("*.y*ml"))
     for provider in (yaml.safe_load(path.read_text()) or {}).get("providers") or []
 ]
+GRAFANA_DATASOURCES = [
+    source
+    for path in sorted((ROOT / "grafana" / "provisioning" / "datasources").glob("*.y*ml"))
+    for source in (yaml.safe_load(path.read_text()) or {}).get("datasources") or []
+]
 # The one port published beyond the host's loopback: Traefik's entry point for the web frontends.
 PUBLIC_PORTS = {("traefik", "80:80")}
 RABBITMQ_PROMETHEUS_PORT = 15692
+# Compose's Prometheus as the other containers reach it (the image listens on 9090).
+PROMETHEUS_URL = "http://prometheus:9090"
 
 
 def referenced_variables(text: str) -> set:
@@ -175,7 +183,7 @@ def exposure_problems(services: dict) -> list:
     return found
 
 
-def monitoring_problems(services: dict, config: dict, providers: list) -> list:
+def monitoring_problems(services: dict, config: dict, providers: list, datasources=None) -> list:
     """Prometheus scrapes every service and node and loads the alerts; Grafana is provisioned."""
     found = []
     prometheus = services.get("prometheus", {})
@@ -215,8 +223,19 @@ def monitoring_problems(services: dict, config: dict, providers: list) -> list:
     paths = {(provider.get("options") or {}).get("path") for provider in providers}
     if not paths or not all(any(m.startswith(f"./grafana/dashboards:{p}") for m in mounts) for p in paths):
         found.append(f"grafana: does not mount grafana/dashboards where its dashboard provider reads ({', '.join(map(str, paths))})")
-    if not reads((grafana.get("environment") or {}).get("GF_SECURITY_ADMIN_PASSWORD"), "GRAFANA_ADMIN_PASSWORD"):
+    environment = grafana.get("environment") or {}
+    if not reads(environment.get("GF_SECURITY_ADMIN_PASSWORD"), "GRAFANA_ADMIN_PASSWORD"):
         found.append("grafana: its administrator's password is not GRAFANA_ADMIN_PASSWORD from .env")
+    home = str(environment.get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH", ""))
+    if home:
+        inside = [m.split(":")[1] for m in mounts if m.startswith("./grafana/dashboards:")]
+        relative = next((home[len(p) + 1:] for p in inside if home.startswith(p + "/")), None)
+        if relative is None or not (ROOT / "grafana" / "dashboards" / relative).is_file():
+            found.append(f"grafana: its home dashboard {home} is no file of grafana/dashboards")
+
+    for source in GRAFANA_DATASOURCES if datasources is None else datasources:
+        if source.get("type") == "prometheus" and source.get("url") != PROMETHEUS_URL:
+            found.append(f"grafana: data source {source.get('name')} asks {source.get('url')}, not {PROMETHEUS_URL}")
     return found
 
 
@@ -265,6 +284,7 @@ def self_test(compose: dict, text: str, example: str) -> list:
         "Prometheus without the alert rules": setting(["services", "prometheus", "volumes"], ["./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro"]),
         "Grafana without its dashboards": setting(["services", "grafana", "volumes"], ["./grafana/provisioning:/etc/grafana/provisioning:ro"]),
         "Grafana's password not from .env": setting(["services", "grafana", "environment", "GF_SECURITY_ADMIN_PASSWORD"], "admin"),
+        "a home dashboard that is not there": setting(["services", "grafana", "environment", "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"], "/etc/grafana/dashboards/home.json"),
     }
     missed = []
     for what, breaking in breakages.items():
@@ -288,6 +308,9 @@ def self_test(compose: dict, text: str, example: str) -> list:
     elsewhere = [{**provider, "options": {"path": "/var/lib/grafana/dashboards"}} for provider in GRAFANA_PROVIDERS]
     if not monitoring_problems(services, PROMETHEUS_CONFIG, elsewhere):
         missed.append("a dashboard provider reading where the dashboards are not")
+    other = [{**source, "url": "http://localhost:9090"} for source in GRAFANA_DATASOURCES]
+    if not monitoring_problems(services, PROMETHEUS_CONFIG, GRAFANA_PROVIDERS, other):
+        missed.append("a data source asking another Prometheus")
     return missed
 
 
