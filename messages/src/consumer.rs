@@ -32,9 +32,11 @@ use lapin::{BasicProperties, Channel};
 use serde::Deserialize;
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use tracing::{Instrument, Span};
 
 use crate::connection::Broker;
 use crate::envelope::{self, DecodeError, Envelope, Event};
+use crate::journey::{self, Ids};
 use crate::publisher::{Prepared, Publisher};
 use crate::sender::{self, SENDER_HEADER};
 use crate::topology::{ConsumerQueue, DEAD, RETRY};
@@ -137,10 +139,20 @@ pub struct Consumer<M, H> {
     _message: std::marker::PhantomData<fn() -> M>,
 }
 
-/// A delivery and what became of reading it: the message, or why it is poison.
+/// A delivery and what became of reading it: the message, or why it is poison; and the span it
+/// is handled in (`journey`).
 struct Pending<M> {
     delivery: Delivery,
     decoded: Result<M, String>,
+    ids: Ids,
+    span: Span,
+}
+
+/// A delivery whose outcome is decided, to settle.
+struct Decided {
+    delivery: Delivery,
+    outcome: Outcome,
+    span: Span,
 }
 
 const RETRY_REASON_HEADER: &str = "x-warren-retry-reason";
@@ -308,21 +320,32 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
         }
         let (mut pending, unreadable): (Vec<Pending<M>>, Vec<Pending<M>>) = deliveries
             .into_iter()
-            .map(|delivery| Pending {
-                decoded: self.read(&delivery),
-                delivery,
+            .map(|delivery| {
+                let ids = Ids::of(&delivery.properties);
+                let span = ids.span(queue);
+                // Entered, not named as the parent: JSON lines list the entered spans.
+                span.in_scope(|| {
+                    tracing::info!(
+                        stage = "consume",
+                        redelivered = delivery.redelivered,
+                        "received"
+                    );
+                });
+                Pending {
+                    decoded: self.read(&delivery),
+                    delivery,
+                    ids,
+                    span,
+                }
             })
             .partition(|item| item.decoded.is_ok());
         // Poison that never reaches the handler.
-        let mut settled: Vec<(u64, Delivery, Outcome)> = unreadable
+        let mut settled: Vec<Decided> = unreadable
             .into_iter()
-            .map(|item| {
-                let reason = item.decoded.err().unwrap_or_default();
-                (
-                    item.delivery.delivery_tag,
-                    item.delivery,
-                    Outcome::Poison(reason),
-                )
+            .map(|item| Decided {
+                outcome: Outcome::Poison(item.decoded.err().unwrap_or_default()),
+                delivery: item.delivery,
+                span: item.span,
             })
             .collect();
         let mut started = Instant::now();
@@ -334,10 +357,21 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
                 .filter_map(|item| std::mem::replace(&mut item.decoded, Err(String::new())).ok())
                 .collect();
             let handler = self.handler.clone();
-            let run = tokio::spawn(async move {
-                let outcomes = handler.handle(&messages).await;
-                (messages, outcomes)
-            });
+            // What the handler logs is in the message's span, or the batch's (every id in it).
+            let span = match pending.as_slice() {
+                [only] => only.span.clone(),
+                many => journey::batch_span(
+                    queue,
+                    &many.iter().map(|item| &item.ids).collect::<Vec<_>>(),
+                ),
+            };
+            let run = tokio::spawn(
+                async move {
+                    let outcomes = handler.handle(&messages).await;
+                    (messages, outcomes)
+                }
+                .instrument(span),
+            );
             let (messages, outcomes) = match run.await {
                 Ok((messages, outcomes)) if outcomes.len() == messages.len() => {
                     (messages, outcomes)
@@ -365,12 +399,22 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
                 match outcome {
                     Outcome::RetryLater(reason) => retry.push((
                         Pending {
-                            delivery: item.delivery,
                             decoded: Ok(message),
+                            ..item
                         },
                         reason,
                     )),
-                    outcome => settled.push((item.delivery.delivery_tag, item.delivery, outcome)),
+                    outcome => {
+                        if outcome == Outcome::Done {
+                            item.span
+                                .in_scope(|| tracing::info!(stage = "commit", "applied"));
+                        }
+                        settled.push(Decided {
+                            delivery: item.delivery,
+                            outcome,
+                            span: item.span,
+                        });
+                    }
                 }
             }
             if retry.is_empty() {
@@ -381,11 +425,11 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
                 started.elapsed() >= Duration::from_millis(self.settings.retry_in_place_ms);
             if give_up || shutting_down {
                 for (item, reason) in retry {
-                    settled.push((
-                        item.delivery.delivery_tag,
-                        item.delivery,
-                        Outcome::RetryLater(reason),
-                    ));
+                    settled.push(Decided {
+                        delivery: item.delivery,
+                        outcome: Outcome::RetryLater(reason),
+                        span: item.span,
+                    });
                 }
                 break;
             }
@@ -414,17 +458,20 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
         }
     }
 
-    async fn settle(&self, channel: &Channel, mut settled: Vec<(u64, Delivery, Outcome)>) {
+    async fn settle(&self, channel: &Channel, mut settled: Vec<Decided>) {
         let queue = self.queue.name;
-        settled.sort_by_key(|(tag, _, _)| *tag);
+        settled.sort_by_key(|decided| decided.delivery.delivery_tag);
         if settled
             .iter()
-            .all(|(_, _, outcome)| *outcome == Outcome::Done)
+            .all(|decided| decided.outcome == Outcome::Done)
         {
-            if let Some((last, _, _)) = settled.last() {
+            if let Some(last) = settled.last() {
                 let count = settled.len() as u64;
                 match channel
-                    .basic_ack(*last, BasicAckOptions { multiple: true })
+                    .basic_ack(
+                        last.delivery.delivery_tag,
+                        BasicAckOptions { multiple: true },
+                    )
                     .await
                 {
                     Ok(_) => metrics::counter!("warren_messages_acked_total", "queue" => queue)
@@ -436,16 +483,29 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
             }
             return;
         }
-        for (tag, delivery, outcome) in settled {
+        for Decided {
+            delivery,
+            outcome,
+            span,
+        } in settled
+        {
+            let tag = delivery.delivery_tag;
             let forwarded = match &outcome {
                 Outcome::Done => true,
                 Outcome::RetryLater(reason) => {
+                    span.in_scope(|| {
+                        tracing::warn!(stage = "retry", reason, "moving to the retry queue");
+                    });
                     self.forward(&delivery, RETRY.name, RETRY_REASON_HEADER, reason)
+                        .instrument(span.clone())
                         .await
                 }
                 Outcome::Poison(reason) => {
-                    tracing::error!(queue, reason, message_id = ?delivery.properties.message_id(), "dead-lettering poison");
+                    span.in_scope(|| {
+                        tracing::error!(stage = "dead-letter", reason, "dead-lettering poison");
+                    });
                     self.forward(&delivery, DEAD.name, DEAD_REASON_HEADER, reason)
+                        .instrument(span.clone())
                         .await
                 }
             };

@@ -16,6 +16,7 @@ pub mod consumer;
 pub mod envelope;
 pub mod events;
 pub mod exactly_once;
+pub mod journey;
 pub mod properties;
 pub mod publisher;
 pub mod sabotage;

@@ -48,7 +48,7 @@ impl MessageProperties {
         )]);
         if let Some(causation_id) = envelope.causation_id {
             headers.insert(
-                "causation_id".to_owned(),
+                crate::journey::CAUSATION_HEADER.to_owned(),
                 Header::Text(causation_id.to_string()),
             );
         }

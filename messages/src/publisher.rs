@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use crate::connection::Broker;
 use crate::envelope::{Envelope, Event};
+use crate::journey::Ids;
 use crate::properties::{Header, MessageProperties};
 use crate::topology::EXCHANGES;
 use confirms::{Lane, Settled};
@@ -136,13 +137,46 @@ impl Publisher {
         let deadline = Instant::now() + timeout;
         let counters = self.counters.get(message.exchange);
         counters.published.increment(1);
+        let ids = Ids::of(&message.properties);
+        let (exchange, routing_key) = (message.exchange, message.routing_key);
+        tracing::info!(
+            stage = "publish",
+            message_id = ids.message_id.as_deref(),
+            correlation_id = ids.correlation_id.as_deref(),
+            causation_id = ids.causation_id.as_deref(),
+            exchange,
+            routing_key,
+            "publishing"
+        );
         let started = Instant::now();
         let result = self.publish_until(deadline, timeout, &message).await;
         counters.outcome(&result).increment(1);
-        if result.is_ok() {
-            counters
-                .confirmed_after
-                .record(started.elapsed().as_secs_f64());
+        let elapsed = started.elapsed();
+        match &result {
+            Ok(()) => {
+                counters.confirmed_after.record(elapsed.as_secs_f64());
+                tracing::info!(
+                    stage = "confirm",
+                    message_id = ids.message_id.as_deref(),
+                    correlation_id = ids.correlation_id.as_deref(),
+                    causation_id = ids.causation_id.as_deref(),
+                    exchange,
+                    routing_key,
+                    confirm_ms = elapsed.as_secs_f64() * 1000.0,
+                    "confirmed by the broker"
+                );
+            }
+            Err(error) => tracing::warn!(
+                stage = "confirm",
+                message_id = ids.message_id.as_deref(),
+                correlation_id = ids.correlation_id.as_deref(),
+                causation_id = ids.causation_id.as_deref(),
+                exchange,
+                routing_key,
+                %error,
+                outcome_unknown = error.outcome_unknown(),
+                "not confirmed by the broker"
+            ),
         }
         result
     }

@@ -22,6 +22,7 @@ use crate::configuration::{AdminSettings, HttpSettings};
 use crate::http;
 use crate::http_metrics::RouteTemplates;
 use crate::ops::{self, Readiness};
+use crate::request_id;
 
 /// Completes when the application is stopping; handed to every background task.
 #[derive(Clone)]
@@ -125,17 +126,26 @@ impl Application {
                 .and_then(|| async { Err::<Response, Rejection>(warp::reject::not_found()) })
                 .boxed()
         });
-        // Every answer of the public listener, rejections included, counted and timed.
+        // Every answer of the public listener, rejections included, counted, timed and logged,
+        // in the span of its request id (`request_id`).
         let templates = self.route_templates;
+        let span_templates = templates.clone();
         let public = public
+            .map(request_id::tag)
             .with(warp::log::custom(move |info: warp::log::Info<'_>| {
-                templates.record(
-                    info.method().as_str(),
-                    info.path(),
-                    info.status().as_u16(),
-                    info.elapsed(),
+                let status = info.status().as_u16();
+                templates.record(info.method().as_str(), info.path(), status, info.elapsed());
+                tracing::info!(
+                    stage = "request",
+                    status,
+                    elapsed_ms = info.elapsed().as_secs_f64() * 1000.0,
+                    "request answered"
                 );
             }))
+            .with(warp::trace(move |info: warp::trace::Info<'_>| {
+                request_id::span(&info, &span_templates)
+            }))
+            .map(warp::Reply::into_response)
             .boxed();
         tokio::spawn(async move {
             shutdown.await;

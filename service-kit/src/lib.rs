@@ -20,6 +20,7 @@ pub mod mongo;
 pub mod ops;
 pub mod passwords;
 pub mod postgres;
+pub mod request_id;
 pub mod shutdown;
 pub mod startup;
 pub mod telemetry;

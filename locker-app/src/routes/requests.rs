@@ -169,10 +169,22 @@ async fn checked_status(
     if !signed {
         return Err(not_found());
     }
-    status(state, request_id).await.map_err(|error| {
+    let status = status(state, request_id).await.map_err(|error| {
         tracing::warn!(error = %format!("{error:#}"), "cannot read a request's status");
         Refusal::Unavailable("the request's status cannot be read right now".into()).reject()
-    })
+    })?;
+    // The request id is the correlation id of every event the request caused (`journey`).
+    if status.pending {
+        tracing::debug!(stage = "read", correlation_id = %request_id, "request still pending");
+    } else {
+        tracing::info!(
+            stage = "read",
+            correlation_id = %request_id,
+            outcome = status.outcome.as_deref(),
+            "outcome read"
+        );
+    }
+    Ok(status)
 }
 
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
