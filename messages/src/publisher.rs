@@ -139,15 +139,22 @@ impl Publisher {
         counters.published.increment(1);
         let ids = Ids::of(&message.properties);
         let (exchange, routing_key) = (message.exchange, message.routing_key);
-        tracing::info!(
-            stage = "publish",
-            message_id = ids.message_id.as_deref(),
-            correlation_id = ids.correlation_id.as_deref(),
-            causation_id = ids.causation_id.as_deref(),
-            exchange,
-            routing_key,
-            "publishing"
-        );
+        // One line as it goes out and one with its confirm, with the message's ids (`journey`).
+        macro_rules! journey_line {
+            ($level:expr, $stage:literal, $($rest:tt)*) => {
+                tracing::event!(
+                    $level,
+                    stage = $stage,
+                    message_id = ids.message_id.as_deref(),
+                    correlation_id = ids.correlation_id.as_deref(),
+                    causation_id = ids.causation_id.as_deref(),
+                    exchange,
+                    routing_key,
+                    $($rest)*
+                )
+            };
+        }
+        journey_line!(tracing::Level::INFO, "publish", "publishing");
         let started = Instant::now();
         let result = self.publish_until(deadline, timeout, &message).await;
         counters.outcome(&result).increment(1);
@@ -155,24 +162,16 @@ impl Publisher {
         match &result {
             Ok(()) => {
                 counters.confirmed_after.record(elapsed.as_secs_f64());
-                tracing::info!(
-                    stage = "confirm",
-                    message_id = ids.message_id.as_deref(),
-                    correlation_id = ids.correlation_id.as_deref(),
-                    causation_id = ids.causation_id.as_deref(),
-                    exchange,
-                    routing_key,
+                journey_line!(
+                    tracing::Level::INFO,
+                    "confirm",
                     confirm_ms = elapsed.as_secs_f64() * 1000.0,
                     "confirmed by the broker"
                 );
             }
-            Err(error) => tracing::warn!(
-                stage = "confirm",
-                message_id = ids.message_id.as_deref(),
-                correlation_id = ids.correlation_id.as_deref(),
-                causation_id = ids.causation_id.as_deref(),
-                exchange,
-                routing_key,
+            Err(error) => journey_line!(
+                tracing::Level::WARN,
+                "confirm",
                 %error,
                 outcome_unknown = error.outcome_unknown(),
                 "not confirmed by the broker"
