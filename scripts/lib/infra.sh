@@ -115,6 +115,7 @@ infra_install() {
     fi
   fi
   infra_install_secantusdb
+  infra_install_supervisor
 }
 
 # The checkers scripts/test runs: shellcheck from Debian over the scripts, and over
@@ -156,6 +157,27 @@ infra_install_secantusdb() {
   fi
   "$venv/bin/pip" install -q --disable-pip-version-check "SecantusDB==$SECANTUSDB_VERSION" >&2 ||
     die "pip install SecantusDB==$SECANTUSDB_VERSION failed"
+}
+
+# supervisord keeps what scripts/up started running (scripts/lib/supervise.sh), in a virtualenv
+# of its own.
+SUPERVISOR_REQUIREMENTS=("supervisor==4.3.0")
+
+infra_install_supervisor() {
+  local venv=$WARREN_TOOLS_DIR/supervisor
+  if [ -x "$venv/bin/supervisord" ] && [ -f "$venv/.installed" ] &&
+    [ "$(cat "$venv/.installed")" = "${SUPERVISOR_REQUIREMENTS[*]}" ]; then
+    return 0
+  fi
+  log "installing ${SUPERVISOR_REQUIREMENTS[*]} into $venv"
+  mkdir -p "$WARREN_TOOLS_DIR"
+  if ! python3 -m venv "$venv" >&2; then
+    apt_install python3-venv
+    python3 -m venv "$venv" >&2 || die "cannot create a Python virtualenv at $venv"
+  fi
+  "$venv/bin/pip" install -q --disable-pip-version-check "${SUPERVISOR_REQUIREMENTS[@]}" >&2 ||
+    die "pip install ${SUPERVISOR_REQUIREMENTS[*]} failed"
+  echo "${SUPERVISOR_REQUIREMENTS[*]}" >"$venv/.installed"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -225,6 +247,14 @@ WARREN_RABBIT_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none"
 rabbit_run() {
   local n=$1 script=$2
   shift 2
+  rabbit_command "$n" "$script"
+  "${RABBIT_COMMAND[@]}" "$@"
+}
+
+# rabbit_command N SCRIPT: sets RABBIT_COMMAND to the command line that runs SCRIPT for node N
+# (rabbit_run runs it; the supervisor's configuration names it for rabbitmq-server).
+rabbit_command() {
+  local n=$1 script=$2
   local base=$WARREN_DATA_DIR/rabbitmq node_dir=$WARREN_DATA_DIR/rabbitmq/node-$n inside=()
   local bind
   bind=$(rabbit_bind "$n")
@@ -238,19 +268,19 @@ rabbit_run() {
     dist=(ERL_EPMD_ADDRESS="$bind"
       RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface $(erl_ip "$bind")")
   fi
-  "${inside[@]}" env HOME="$base" "${dist[@]}" \
-    RABBITMQ_CONF_ENV_FILE="$base/no-env-file" \
-    RABBITMQ_NODENAME="$(rabbit_node "$n")" \
-    RABBITMQ_NODE_PORT="$(amqp_port "$n")" \
-    RABBITMQ_DIST_PORT=$((WARREN_DIST_BASE_PORT + n - 1)) \
-    RABBITMQ_CONFIG_FILE="$node_dir/rabbitmq.conf" \
-    RABBITMQ_ADVANCED_CONFIG_FILE="$node_dir/advanced.config" \
-    RABBITMQ_MNESIA_BASE="$node_dir/mnesia" \
-    RABBITMQ_LOG_BASE="$node_dir/log" \
-    RABBITMQ_PID_FILE="$node_dir/rabbitmq.pid" \
-    RABBITMQ_ENABLED_PLUGINS_FILE="$base/enabled_plugins" \
-    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="$WARREN_RABBIT_ERL_ARGS" \
-    "$RABBIT_BIN/$script" "$@"
+  RABBIT_COMMAND=("${inside[@]}" env HOME="$base" "${dist[@]}"
+    RABBITMQ_CONF_ENV_FILE="$base/no-env-file"
+    RABBITMQ_NODENAME="$(rabbit_node "$n")"
+    RABBITMQ_NODE_PORT="$(amqp_port "$n")"
+    RABBITMQ_DIST_PORT=$((WARREN_DIST_BASE_PORT + n - 1))
+    RABBITMQ_CONFIG_FILE="$node_dir/rabbitmq.conf"
+    RABBITMQ_ADVANCED_CONFIG_FILE="$node_dir/advanced.config"
+    RABBITMQ_MNESIA_BASE="$node_dir/mnesia"
+    RABBITMQ_LOG_BASE="$node_dir/log"
+    RABBITMQ_PID_FILE="$node_dir/rabbitmq.pid"
+    RABBITMQ_ENABLED_PLUGINS_FILE="$base/enabled_plugins"
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="$WARREN_RABBIT_ERL_ARGS"
+    "$RABBIT_BIN/$script")
 }
 
 rabbitmqctl_on() {
@@ -297,12 +327,17 @@ rabbit_record_pid() {
 
 rabbit_running() { rabbit_run "$1" rabbitmq-diagnostics -q -n "$(rabbit_node "$1")" check_running; }
 
-# Succeeds once node N runs; exits the script at once if its process has died.
+# Succeeds once node N runs; exits the script at once if its process has died (under the
+# supervisor: once the supervisor gave up on it).
 rabbit_started() {
-  local launcher
-  launcher=$(cat "$WARREN_DATA_DIR/rabbitmq/node-$1/launcher.pid")
-  if process_gone "$launcher"; then
-    die "RabbitMQ node $1 exited during start; see $WARREN_DATA_DIR/rabbitmq/node-$1/log"
+  if supervised; then
+    supervisor_gave_up "rabbit-$1" && die "RabbitMQ node $1 did not start; see $WARREN_DATA_DIR/rabbitmq/node-$1/log"
+  else
+    local launcher
+    launcher=$(cat "$WARREN_DATA_DIR/rabbitmq/node-$1/launcher.pid")
+    if process_gone "$launcher"; then
+      die "RabbitMQ node $1 exited during start; see $WARREN_DATA_DIR/rabbitmq/node-$1/log"
+    fi
   fi
   rabbit_running "$1"
 }
@@ -320,13 +355,19 @@ rabbit_start() {
   # A cluster that ran before must have its nodes start together: each waits for its peers.
   for n in 1 2 3; do
     log "starting RabbitMQ node $(rabbit_node "$n") (AMQP $(rabbit_host "$n"):$(amqp_port "$n"), console $(mgmt_port "$n"))"
+    supervised && continue
     rabbit_run "$n" rabbitmq-server >>"$WARREN_DATA_DIR/rabbitmq/node-$n/log/stdout.log" 2>&1 &
     echo $! >"$WARREN_DATA_DIR/rabbitmq/node-$n/launcher.pid"
   done
+  # The supervisor names the node's process itself (scripts/node finds it there).
+  if supervised; then
+    supervisor_define rabbitmq supervisor_rabbit_programs
+    supervisor_start rabbit-1 rabbit-2 rabbit-3
+  fi
   for n in 1 2 3; do
     wait_until 180 "RabbitMQ node $n to start" rabbit_started "$n" ||
       die "RabbitMQ node $n did not start; see $WARREN_DATA_DIR/rabbitmq/node-$n/log"
-    rabbit_record_pid "$n"
+    supervised || rabbit_record_pid "$n"
   done
   if [ ! -f "$WARREN_DATA_DIR/rabbitmq/clustered" ]; then
     for n in 2 3; do
@@ -537,18 +578,54 @@ pg_start() {
   fi
   pg_tls_prepare "$dir"
   log "starting PostgreSQL on 127.0.0.1:$WARREN_PG_PORT"
-  # The log is opened here (not by the server, which may not reach the logs folder as postgres):
-  # without -l the server writes to pg_ctl's output.
-  as_pg "$bin/pg_ctl" -D "$dir" -w -t 60 \
-    -o "-p $WARREN_PG_PORT -k $dir -c listen_addresses=$WARREN_LISTEN_ADDRESS -c max_connections=300$(pg_tls_options)" start \
-    >>"$WARREN_DATA_DIR/logs/postgres.log" 2>&1 ||
-    die "PostgreSQL did not start; see $WARREN_DATA_DIR/logs/postgres.log"
+  if supervised; then
+    # The supervisor runs the server itself (pg_server_command), as the postgres user as root.
+    supervisor_define postgres supervisor_postgres_program
+    supervisor_start postgres
+    wait_until 60 "PostgreSQL to accept connections" pg_started ||
+      die "PostgreSQL did not start; see $WARREN_DATA_DIR/logs/postgres.log"
+  else
+    # The log is opened here (not by the server, which may not reach the logs folder as
+    # postgres): without -l the server writes to pg_ctl's output.
+    as_pg "$bin/pg_ctl" -D "$dir" -w -t 60 -o "$(pg_server_options "$dir")" start \
+      >>"$WARREN_DATA_DIR/logs/postgres.log" 2>&1 ||
+      die "PostgreSQL did not start; see $WARREN_DATA_DIR/logs/postgres.log"
+  fi
   # Every service's role and every database, as warren-manifest states them (also run on a data
   # directory an earlier Warren made: its databases and tables pass to their owners' roles).
   log "creating PostgreSQL's roles and databases (scripts/lib/generated/postgres.sql)"
   pg_admin_psql -f "$WARREN_ROOT/scripts/lib/generated/postgres.sql" \
     >>"$WARREN_DATA_DIR/logs/postgres-setup.log" 2>&1 ||
     die "could not create PostgreSQL's roles and databases; see $WARREN_DATA_DIR/logs/postgres-setup.log"
+}
+
+# The server's options for the cluster in DIR, as one string of words (pg_ctl's -o).
+pg_server_options() {
+  printf '%s' "-p $WARREN_PG_PORT -k $1 -c listen_addresses=$WARREN_LISTEN_ADDRESS -c max_connections=300$(pg_tls_options)"
+}
+
+# PG_COMMAND: the server in the foreground, for the supervisor (which runs it as the postgres
+# user as root: PostgreSQL refuses to run as root).
+pg_server_command() {
+  local bin dir options
+  bin=$(pg_bin_dir) || die "PostgreSQL's server binaries are not installed"
+  dir=$(pg_data_dir)
+  read -r -a options <<<"$(pg_server_options "$dir")"
+  # shellcheck disable=SC2034 # read by supervise.sh
+  PG_COMMAND=("$bin/postgres" -D "$dir" "${options[@]}")
+}
+
+pg_ready() {
+  local bin
+  bin=$(pg_bin_dir) || return 1
+  "$bin/pg_isready" -q -h 127.0.0.1 -p "$WARREN_PG_PORT" -t 3
+}
+
+# Succeeds once the supervised server accepts connections; exits the script once the supervisor
+# gave up on it.
+pg_started() {
+  supervisor_gave_up postgres && die "PostgreSQL did not start; see $WARREN_DATA_DIR/logs/postgres.log"
+  pg_ready
 }
 
 pg_stop() {
@@ -589,12 +666,26 @@ MongoClient(sys.argv[1], serverSelectionTimeoutMS=1000).admin.command("ping")
 EOF
 }
 
-# mongo_launch [FLAG...]: starts SecantusDB in the background; a later --host wins.
+# mongo_command [FLAG...]: sets MONGO_COMMAND to SecantusDB's command line; a later --host wins.
+mongo_command() {
+  MONGO_COMMAND=("$WARREN_TOOLS_DIR/venv/bin/secantusd-py" --host "$WARREN_LISTEN_ADDRESS"
+    --port "$WARREN_MONGO_PORT" --storage-path "$WARREN_DATA_DIR/mongo" --log-level WARNING
+    --sync-on-commit "$@")
+}
+
+# mongo_launch [FLAG...]: starts SecantusDB in the background.
 mongo_launch() {
-  "$WARREN_TOOLS_DIR/venv/bin/secantusd-py" --host "$WARREN_LISTEN_ADDRESS" --port "$WARREN_MONGO_PORT" \
-    --storage-path "$WARREN_DATA_DIR/mongo" --log-level WARNING --sync-on-commit "$@" \
-    >>"$WARREN_DATA_DIR/logs/mongo.log" 2>&1 &
+  mongo_command "$@"
+  "${MONGO_COMMAND[@]}" >>"$WARREN_DATA_DIR/logs/mongo.log" 2>&1 &
   echo $! >"$WARREN_DATA_DIR/mongo.pid"
+}
+
+# Succeeds once the server answers; under the supervisor, exits the script once it gave up on it.
+mongo_started() {
+  if supervised && supervisor_gave_up mongo; then
+    die "the MongoDB-compatible server did not start; see $WARREN_DATA_DIR/logs/mongo.log"
+  fi
+  mongo_answers
 }
 
 mongo_start() {
@@ -613,8 +704,13 @@ mongo_start() {
     touch "$dir/warren-users-created"
   fi
   log "starting SecantusDB (MongoDB wire protocol, authentication on) on $WARREN_LISTEN_ADDRESS:$WARREN_MONGO_PORT"
-  mongo_launch --auth
-  wait_until 60 "the MongoDB-compatible server" mongo_answers ||
+  if supervised; then
+    supervisor_define mongo supervisor_mongo_program
+    supervisor_start mongo
+  else
+    mongo_launch --auth
+  fi
+  wait_until 60 "the MongoDB-compatible server" mongo_started ||
     die "the MongoDB-compatible server did not start; see $WARREN_DATA_DIR/logs/mongo.log"
   wait_until 10 "MongoDB's administrator to log in" mongo_ping ||
     die "MongoDB's administrator cannot log in: was MONGO_ADMIN_PASSWORD changed? (to make the users again, stop Warren and delete $dir/warren-users-created)"
@@ -753,6 +849,10 @@ kill_and_wait() {
 }
 
 process_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# Whether scripts/up's supervisor runs the servers (scripts/lib/supervise.sh sets
+# WARREN_SUPERVISED once supervisord answers); the throwaway infrastructure runs them itself.
+supervised() { [ -n "${WARREN_SUPERVISED:-}" ]; }
 
 infra_start() {
   mkdir -p "$WARREN_DATA_DIR/logs"

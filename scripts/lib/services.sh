@@ -5,22 +5,37 @@
 # which infra.sh sources: WARREN_SERVICES, WARREN_SERVICE_PORT, WARREN_SERVICE_ADMIN_PORT,
 # service_environment.
 
-service_port() { echo "${WARREN_SERVICE_PORT[$1]:?unknown service $1}"; }
-# The admin listener's port: /healthz, /readyz and /metrics, on loopback, never the public port.
-service_admin_port() { echo "${WARREN_SERVICE_ADMIN_PORT[$1]:?unknown service $1}"; }
+# WARREN_SERVICE_PORT_OFFSET moves every service's ports (public and admin) by that much, so that
+# a second Warren (a test's scripts/up) runs beside the first.
+WARREN_SERVICE_PORT_OFFSET=${WARREN_SERVICE_PORT_OFFSET:-0}
 
+service_port() { echo $((${WARREN_SERVICE_PORT[$1]:?unknown service $1} + WARREN_SERVICE_PORT_OFFSET)); }
+# The admin listener's port: /healthz, /readyz and /metrics, on loopback, never the public port.
+service_admin_port() {
+  echo $((${WARREN_SERVICE_ADMIN_PORT[$1]:?unknown service $1} + WARREN_SERVICE_PORT_OFFSET))
+}
+
+# service_port_environment NAME: sets WARREN_SERVICE_PORT_ENVIRONMENT to the port settings that
+# go after the manifest's environment (the later value wins), with the offset applied.
+service_port_environment() {
+  # shellcheck disable=SC2034 # read by supervise.sh
+  WARREN_SERVICE_PORT_ENVIRONMENT=("WARREN_HTTP__PORT=$(service_port "$1")"
+    "WARREN_ADMIN__PORT=$(service_admin_port "$1")")
+}
+
+# Starts every service under the supervisor (scripts/lib/supervise.sh), the binaries in BIN_DIR.
 services_start() {
   local bin_dir=$1 name port
   for name in "${WARREN_SERVICES[@]}"; do
+    [ -x "$bin_dir/$name" ] || die "$bin_dir/$name is missing; build it (cargo build --release --workspace --bins)"
     port=$(service_port "$name")
-    require_free_port "$port" "$name" "the service's port in manifest/src/lib.rs"
+    require_free_port "$port" "$name" "WARREN_SERVICE_PORT_OFFSET (or the service's port in manifest/src/lib.rs)"
     require_free_port "$(service_admin_port "$name")" "$name's admin listener" \
-      "the service's admin_port in manifest/src/lib.rs"
-    service_environment "$name" || die "scripts/lib/generated/manifest.sh has no environment for $name"
+      "WARREN_SERVICE_PORT_OFFSET (or the service's admin_port in manifest/src/lib.rs)"
     log "starting $name on port $port"
-    env "${WARREN_SERVICE_ENVIRONMENT[@]}" "$bin_dir/$name" >>"$WARREN_DATA_DIR/logs/$name.log" 2>&1 &
-    echo $! >"$WARREN_DATA_DIR/$name.pid"
   done
+  supervisor_define services supervisor_service_programs "$bin_dir"
+  supervisor_start "${WARREN_SERVICES[@]}"
 }
 
 service_ready() {
@@ -36,9 +51,7 @@ services_wait_ready() {
 }
 
 service_alive_and_ready() {
-  local pid
-  pid=$(cat "$WARREN_DATA_DIR/$1.pid")
-  process_gone "$pid" && die "$1 exited; see $WARREN_DATA_DIR/logs/$1.log"
+  supervisor_gave_up "$1" && die "$1 did not start; see $WARREN_DATA_DIR/logs/$1.log and $WARREN_DATA_DIR/logs/supervision.log"
   service_ready "$1"
 }
 
@@ -51,26 +64,8 @@ services_list_urls() {
   done
 }
 
-# Blocks while the services run, reporting any that exits on its own.
-services_watch() {
-  local name pid
-  local -A reported=()
-  while true; do
-    for name in "${WARREN_SERVICES[@]}"; do
-      pid=$(cat "$WARREN_DATA_DIR/$name.pid" 2>/dev/null) || continue
-      if process_gone "$pid" && [ -z "${reported[$name]:-}" ]; then
-        warn "$name exited; see $WARREN_DATA_DIR/logs/$name.log"
-        reported[$name]=1
-      fi
-    done
-    # Returns as soon as any child exits or a signal arrives.
-    local code=0
-    wait -n 2>/dev/null || code=$?
-    if [ "$code" = 127 ]; then die "nothing is left running"; fi
-    if [ "${#reported[@]}" -ge "${#WARREN_SERVICES[@]}" ]; then die "every service has exited"; fi
-  done
-}
-
+# Stops services that an earlier scripts/up, from before the supervisor, left running (each with
+# a pid file); the supervisor stops its own.
 services_stop() {
   local name pid
   for name in "${WARREN_SERVICES[@]}"; do
