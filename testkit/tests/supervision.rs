@@ -11,7 +11,8 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -43,8 +44,9 @@ const PORTS: &[u16] = &[
 struct Up {
     root: PathBuf,
     dir: PathBuf,
-    /// Taken while scripts/down runs, to be waited for (reaped) meanwhile.
-    process: Option<tokio::process::Child>,
+    /// scripts/up's exit, from a thread that waits for it (and so reaps it at once: scripts/down
+    /// waits for it to be gone, and a zombie is not).
+    exited: mpsc::Receiver<std::io::Result<ExitStatus>>,
     down: bool,
 }
 
@@ -83,9 +85,9 @@ impl Up {
     }
 
     /// Fails with scripts/up's output if it has exited.
-    fn assert_running(&mut self) {
-        if let Some(status) = self.process.as_mut().unwrap().try_wait().unwrap() {
-            panic!("scripts/up exited ({status}):\n{}", self.output());
+    fn assert_running(&self) {
+        if let Ok(status) = self.exited.try_recv() {
+            panic!("scripts/up exited ({status:?}):\n{}", self.output());
         }
     }
 
@@ -110,9 +112,6 @@ impl Up {
             .envs(environment(&self.dir))
             .stdin(Stdio::null())
             .status();
-        if let Some(process) = self.process.as_mut() {
-            let _ = process.start_kill();
-        }
     }
 }
 
@@ -246,16 +245,21 @@ async fn scripts_up_restarts_what_dies_and_gives_up_on_a_crash_loop() {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let output = std::fs::File::create(dir.join("up.out")).unwrap();
-    let process = command(&root, &dir, "up")
+    let mut process = std::process::Command::new(root.join("scripts/up"))
+        .env_clear()
+        .envs(environment(&dir))
+        .current_dir(&root)
         .stdin(Stdio::null())
         .stdout(output.try_clone().unwrap())
         .stderr(output)
         .spawn()
         .unwrap();
+    let (sender, exited) = mpsc::channel();
+    std::thread::spawn(move || sender.send(process.wait()));
     let mut up = Up {
         root,
         dir,
-        process: Some(process),
+        exited,
         down: false,
     };
 
@@ -387,15 +391,15 @@ async fn scripts_up_restarts_what_dies_and_gives_up_on_a_crash_loop() {
     let crash_loop_at = started.elapsed();
 
     // scripts/down stops the supervisor and everything under it.
-    // (scripts/up is reaped as it exits: scripts/down waits for it to be gone.)
-    let mut process = up.process.take().unwrap();
-    let (down, exited) = tokio::join!(
-        up.run("down", &[]),
-        tokio::time::timeout(Duration::from_secs(300), process.wait())
-    );
+    let (code, text) = up.run("down", &[]).await;
     up.down = true;
-    assert_eq!(down.0, Some(0), "scripts/down:\n{}", down.1);
-    assert!(exited.is_ok(), "scripts/up did not exit after scripts/down");
+    assert_eq!(code, Some(0), "scripts/down:\n{text}");
+    let exited = up.exited.recv_timeout(Duration::from_secs(60));
+    assert!(
+        exited.is_ok(),
+        "scripts/up did not exit after scripts/down:\n{}",
+        up.output()
+    );
     let open: Vec<u16> = PORTS
         .iter()
         .copied()
