@@ -5,6 +5,8 @@
 //!   scripts/up's output and counted as one restart by scripts/status;
 //! - a RabbitMQ node killed with SIGKILL (`scripts/node kill 2`) is started again, runs in the
 //!   cluster, and every quorum queue has its three members online again (the management API);
+//! - PostgreSQL and the MongoDB-compatible server killed with SIGKILL are started again and
+//!   answer (scripts/status);
 //! - a service that cannot start (its port taken) is retried, then left FATAL, and scripts/up's
 //!   output reports the crash loop with the last lines of its log;
 //! - scripts/down stops the supervisor and everything under it.
@@ -353,6 +355,29 @@ async fn scripts_up_restarts_what_dies_and_gives_up_on_a_crash_loop() {
     );
     let node_back_at = started.elapsed();
 
+    // PostgreSQL and the MongoDB-compatible server killed with SIGKILL come back and are ready.
+    for server in ["postgres", "mongo"] {
+        let killed = up.pid(server).await;
+        assert!(killed > 0, "{server} has no pid");
+        let status = std::process::Command::new("kill")
+            .args(["-KILL", &killed.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let back = eventually(Duration::from_secs(90), || async {
+        let (_, status) = up.status().await;
+        ["postgres", "mongo"].iter().all(|server| {
+            let line = status_line(&status, server);
+            // One restart, or more if it found its old shared memory still in use.
+            line[1] == "RUNNING" && line[3] != "0" && line.last().unwrap() == "yes"
+        })
+    })
+    .await;
+    let (_, status) = up.status().await;
+    assert!(back, "PostgreSQL and MongoDB did not come back:\n{status}");
+    let servers_back_at = started.elapsed();
+
     // A service that exits as it starts (its port taken) is retried, then given up on and
     // reported with the last lines of its log.
     let (code, text) = up.run("supervisorctl", &["stop", "record-service"]).await;
@@ -420,7 +445,7 @@ async fn scripts_up_restarts_what_dies_and_gives_up_on_a_crash_loop() {
         String::from_utf8_lossy(&left.stdout)
     );
     eprintln!(
-        "up {up_at:?}, service back {service_back_at:?}, node back {node_back_at:?}, crash loop {crash_loop_at:?}, down {:?}",
+        "up {up_at:?}, service back {service_back_at:?}, node back {node_back_at:?}, databases back {servers_back_at:?}, crash loop {crash_loop_at:?}, down {:?}",
         started.elapsed()
     );
 }
