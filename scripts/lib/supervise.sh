@@ -3,14 +3,20 @@
 # the services, each restarted when it exits, with a growing pause between quick exits (1 s,
 # 2 s, 3 s, ...), and left stopped (FATAL) after SUPERVISOR_START_RETRIES of them: a crash loop
 # is reported, with the last lines of the program's log, not restarted forever. The event
-# listener scripts/lib/supervision_events.py writes those reports to logs/supervision.log and
-# counts each program's starts for scripts/status. Sourced after infra.sh and services.sh.
+# listener scripts/lib/supervision_events.py writes those reports to logs/supervision.log,
+# counts each program's starts for scripts/status, and stops a program that keeps exiting after
+# it had started (SUPERVISOR_CRASH_LOOP_EXITS within SUPERVISOR_CRASH_LOOP_SECONDS), which
+# supervisord would restart forever. Sourced after infra.sh and services.sh.
 #
 # Everything lives in WARREN_DATA_DIR/supervisor: supervisord.conf and conf.d/ (mode 0600: the
 # programs' environment holds their passwords), the control socket (WARREN_DATA_DIR/
 # supervisor.sock, mode 0700), supervisord's pid file and the start counts.
 
 SUPERVISOR_START_RETRIES=${SUPERVISOR_START_RETRIES:-4}
+# A program that exits this many times within this many seconds after it had started (which
+# supervisord restarts at once, every time) is stopped by the event listener and reported.
+SUPERVISOR_CRASH_LOOP_EXITS=${SUPERVISOR_CRASH_LOOP_EXITS:-5}
+SUPERVISOR_CRASH_LOOP_SECONDS=${SUPERVISOR_CRASH_LOOP_SECONDS:-600}
 
 supervisor_bin() { echo "$WARREN_TOOLS_DIR/supervisor/bin"; }
 supervisor_dir() { echo "$WARREN_DATA_DIR/supervisor"; }
@@ -129,7 +135,7 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 serverurl=unix://$(supervisor_socket)
 
 [eventlistener:warren-events]
-command=$(supervisor_quote "$bin/python") $(supervisor_quote "$WARREN_ROOT/scripts/lib/supervision_events.py") $(supervisor_quote "$WARREN_DATA_DIR")
+command=$(supervisor_quote "$bin/python") $(supervisor_quote "$WARREN_ROOT/scripts/lib/supervision_events.py") $(supervisor_quote "$WARREN_DATA_DIR") $SUPERVISOR_CRASH_LOOP_EXITS $SUPERVISOR_CRASH_LOOP_SECONDS
 events=PROCESS_STATE
 priority=1
 autorestart=true

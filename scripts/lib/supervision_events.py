@@ -6,15 +6,20 @@ It hears every program's state changes and
 - reports to DATA_DIR/logs/supervision.log, which scripts/up prints as it grows: a program that
   exited and is started again, one that exits as soon as it starts (each retry), one that is
   running again after that, and one the supervisor gave up on (FATAL, a crash loop) with the
-  last lines of its log.
+  last lines of its log;
+- stops a program that keeps exiting after it had started (EXITS exits within SECONDS, the
+  arguments after DATA_DIR), which supervisord would restart forever, and reports it as a crash
+  loop with the last lines of its log.
 
-It only watches and reports: restarting, the pauses between retries and giving up are
-supervisord's (autorestart, startsecs, startretries).
+Restarting, the pauses between retries and giving up on quick exits are supervisord's
+(autorestart, startsecs, startretries).
 """
 
+import collections
 import datetime
 import os
 import sys
+import time
 
 from supervisor import childutils
 
@@ -28,13 +33,19 @@ def now():
 
 
 class Watcher:
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, loop_exits, loop_seconds):
         self.starts_dir = os.path.join(data_dir, "supervisor", "starts")
         self.report_path = os.path.join(data_dir, "logs", "supervision.log")
         self.supervisord_log = os.path.join(data_dir, "logs", "supervisord.log")
         self.rpc = childutils.getRPCInterface(os.environ)
         # Programs reported in trouble, to report when they are running again.
         self.troubled = set()
+        self.loop_exits = loop_exits
+        self.loop_seconds = loop_seconds
+        # Each program's recent exits after it had started (monotonic times).
+        self.exits = collections.defaultdict(collections.deque)
+        # Programs in a crash loop that supervisord has not yet started again, to stop once it has.
+        self.to_stop = set()
         os.makedirs(self.starts_dir, exist_ok=True)
 
     def report(self, text):
@@ -80,6 +91,25 @@ class Watcher:
             return "    (its log is empty)"
         return "\n".join(f"    | {line}" for line in lines)
 
+    def in_a_loop(self, name):
+        """Records an exit of NAME after it had started; whether it makes a crash loop."""
+        exits = self.exits[name]
+        moment = time.monotonic()
+        exits.append(moment)
+        while exits and moment - exits[0] > self.loop_seconds:
+            exits.popleft()
+        return len(exits) >= self.loop_exits
+
+    def stop(self, name, process):
+        """Stops NAME, which supervisord restarts after each exit; once it is starting again, as a
+        program that has just exited cannot be stopped."""
+        try:
+            self.rpc.supervisor.stopProcess(process, False)
+            self.to_stop.discard(name)
+            self.exits.pop(name, None)
+        except Exception:  # not running yet: stopped at its next state change
+            self.to_stop.add(name)
+
     def handle(self, event, headers):
         name = headers.get("processname", "")
         group = headers.get("groupname", name)
@@ -88,10 +118,28 @@ class Watcher:
         process = f"{group}:{name}"
         if event == "PROCESS_STATE_STARTING":
             self.count_start(name)
-        elif event == "PROCESS_STATE_EXITED":
+        if name in self.to_stop and event in (
+            "PROCESS_STATE_STARTING",
+            "PROCESS_STATE_RUNNING",
+            "PROCESS_STATE_BACKOFF",
+        ):
+            self.stop(name, process)
+            return
+        if event == "PROCESS_STATE_EXITED":
             # From RUNNING: it ran its startsecs, so autorestart starts it again at once.
             self.troubled.add(name)
-            self.report(f"{name} (pid {headers.get('pid')}) {self.how_it_ended(name)}; starting it again")
+            ended = f"{name} (pid {headers.get('pid')}) {self.how_it_ended(name)}"
+            if self.in_a_loop(name):
+                self.troubled.discard(name)
+                self.report(
+                    f"{ended}. {name} is in a crash loop: it exited {self.loop_exits} times within "
+                    f"{self.loop_seconds} s, so the supervisor stops it (STOPPED). Fix the cause, then "
+                    f"start it again with scripts/supervisorctl start {name}. The last lines of its "
+                    f"log:\n{self.last_lines(process)}"
+                )
+                self.stop(name, process)
+            else:
+                self.report(f"{ended}; starting it again")
         elif event == "PROCESS_STATE_BACKOFF":
             self.troubled.add(name)
             self.report(
@@ -111,7 +159,7 @@ class Watcher:
 
 
 def main():
-    watcher = Watcher(sys.argv[1])
+    watcher = Watcher(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
     while True:
         headers, payload = childutils.listener.wait(sys.stdin, sys.stdout)
         try:

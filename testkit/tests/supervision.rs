@@ -7,8 +7,9 @@
 //!   cluster, and every quorum queue has its three members online again (the management API);
 //! - PostgreSQL and the MongoDB-compatible server killed with SIGKILL are started again and
 //!   answer (scripts/status);
-//! - a service that cannot start (its port taken) is retried, then left FATAL, and scripts/up's
-//!   output reports the crash loop with the last lines of its log;
+//! - a service that keeps exiting after it had started is stopped, and one that cannot start
+//!   (its port taken) is retried, then left FATAL; scripts/up's output reports each crash loop
+//!   with the last lines of its log;
 //! - scripts/down stops the supervisor and everything under it.
 #![allow(clippy::unwrap_used)]
 
@@ -378,6 +379,53 @@ async fn scripts_up_restarts_what_dies_and_gives_up_on_a_crash_loop() {
     assert!(back, "PostgreSQL and MongoDB did not come back:\n{status}");
     let servers_back_at = started.elapsed();
 
+    // A service that keeps exiting after it had started (killed four more times: five exits
+    // within ten minutes), which supervisord alone would restart forever, is stopped and
+    // reported with the last lines of its log.
+    let mut killed = Vec::new();
+    for _ in 0..4 {
+        let running = eventually(Duration::from_secs(60), || async {
+            let (_, text) = up.run("supervisorctl", &["status", "tally-worker"]).await;
+            let pid = up.pid("tally-worker").await;
+            text.contains("RUNNING") && pid != 0 && !killed.contains(&pid)
+        })
+        .await;
+        assert!(
+            running,
+            "tally-worker is not running again:\n{}",
+            up.output()
+        );
+        let pid = up.pid("tally-worker").await;
+        killed.push(pid);
+        let status = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let stopped = eventually(Duration::from_secs(60), || async {
+        up.output()
+            .contains("tally-worker is in a crash loop: it exited 5 times")
+            && up
+                .run("supervisorctl", &["status", "tally-worker"])
+                .await
+                .1
+                .contains("STOPPED")
+    })
+    .await;
+    assert!(
+        stopped,
+        "tally-worker was not stopped as a crash loop:\n{}",
+        up.output()
+    );
+    let output = up.output();
+    let report = &output[output.find("tally-worker is in a crash loop").unwrap()..];
+    assert!(
+        report.contains("    | {"),
+        "the report shows the last lines of its (JSON) log:\n{report}"
+    );
+    let restart_loop_at = started.elapsed();
+
     // A service that exits as it starts (its port taken) is retried, then given up on and
     // reported with the last lines of its log.
     let (code, text) = up.run("supervisorctl", &["stop", "record-service"]).await;
@@ -445,7 +493,7 @@ async fn scripts_up_restarts_what_dies_and_gives_up_on_a_crash_loop() {
         String::from_utf8_lossy(&left.stdout)
     );
     eprintln!(
-        "up {up_at:?}, service back {service_back_at:?}, node back {node_back_at:?}, databases back {servers_back_at:?}, crash loop {crash_loop_at:?}, down {:?}",
+        "up {up_at:?}, service back {service_back_at:?}, node back {node_back_at:?}, databases back {servers_back_at:?}, restart loop {restart_loop_at:?}, crash loop {crash_loop_at:?}, down {:?}",
         started.elapsed()
     );
 }
