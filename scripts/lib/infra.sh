@@ -127,36 +127,11 @@ infra_install_checkers() {
   command -v shellcheck >/dev/null || apt_install shellcheck
   # promtool (Debian's prometheus package) checks the alert rules and runs their unit tests.
   command -v promtool >/dev/null || apt_install prometheus
-  local venv=$WARREN_TOOLS_DIR/checkers
-  if [ -x "$venv/bin/check-jsonschema" ] && [ -f "$venv/.installed" ] &&
-    [ "$(cat "$venv/.installed")" = "${CHECKERS_REQUIREMENTS[*]}" ]; then
-    return 0
-  fi
-  log "installing ${CHECKERS_REQUIREMENTS[*]} into $venv"
-  mkdir -p "$WARREN_TOOLS_DIR"
-  if ! python3 -m venv "$venv" >&2; then
-    apt_install python3-venv
-    python3 -m venv "$venv" >&2 || die "cannot create a Python virtualenv at $venv"
-  fi
-  "$venv/bin/pip" install -q --disable-pip-version-check "${CHECKERS_REQUIREMENTS[@]}" >&2 ||
-    die "pip install ${CHECKERS_REQUIREMENTS[*]} failed"
-  echo "${CHECKERS_REQUIREMENTS[*]}" >"$venv/.installed"
+  venv_install "$WARREN_TOOLS_DIR/checkers" "${CHECKERS_REQUIREMENTS[@]}"
 }
 
 infra_install_secantusdb() {
-  local venv=$WARREN_TOOLS_DIR/venv
-  if [ -x "$venv/bin/secantusd-py" ] &&
-    "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('SecantusDB') != '$SECANTUSDB_VERSION')" 2>/dev/null; then
-    return 0
-  fi
-  log "installing SecantusDB $SECANTUSDB_VERSION into $venv"
-  mkdir -p "$WARREN_TOOLS_DIR"
-  if ! python3 -m venv "$venv" >&2; then
-    apt_install python3-venv
-    python3 -m venv "$venv" >&2 || die "cannot create a Python virtualenv at $venv"
-  fi
-  "$venv/bin/pip" install -q --disable-pip-version-check "SecantusDB==$SECANTUSDB_VERSION" >&2 ||
-    die "pip install SecantusDB==$SECANTUSDB_VERSION failed"
+  venv_install "$WARREN_TOOLS_DIR/venv" "SecantusDB==$SECANTUSDB_VERSION"
 }
 
 # supervisord keeps what scripts/up started running (scripts/lib/supervise.sh), in a virtualenv
@@ -164,20 +139,25 @@ infra_install_secantusdb() {
 SUPERVISOR_REQUIREMENTS=("supervisor==4.3.0")
 
 infra_install_supervisor() {
-  local venv=$WARREN_TOOLS_DIR/supervisor
-  if [ -x "$venv/bin/supervisord" ] && [ -f "$venv/.installed" ] &&
-    [ "$(cat "$venv/.installed")" = "${SUPERVISOR_REQUIREMENTS[*]}" ]; then
+  venv_install "$WARREN_TOOLS_DIR/supervisor" "${SUPERVISOR_REQUIREMENTS[@]}"
+}
+
+# venv_install DIR REQUIREMENT...: a Python virtualenv at DIR with these pinned packages,
+# installed again when the list changes (DIR/.installed holds the list it was made with).
+venv_install() {
+  local venv=$1
+  shift
+  if [ -x "$venv/bin/python" ] && [ -f "$venv/.installed" ] && [ "$(cat "$venv/.installed")" = "$*" ]; then
     return 0
   fi
-  log "installing ${SUPERVISOR_REQUIREMENTS[*]} into $venv"
+  log "installing $* into $venv"
   mkdir -p "$WARREN_TOOLS_DIR"
   if ! python3 -m venv "$venv" >&2; then
     apt_install python3-venv
     python3 -m venv "$venv" >&2 || die "cannot create a Python virtualenv at $venv"
   fi
-  "$venv/bin/pip" install -q --disable-pip-version-check "${SUPERVISOR_REQUIREMENTS[@]}" >&2 ||
-    die "pip install ${SUPERVISOR_REQUIREMENTS[*]} failed"
-  echo "${SUPERVISOR_REQUIREMENTS[*]}" >"$venv/.installed"
+  "$venv/bin/pip" install -q --disable-pip-version-check "$@" >&2 || die "pip install $* failed"
+  echo "$*" >"$venv/.installed"
 }
 
 # ---------------------------------------------------------------------------------------------
