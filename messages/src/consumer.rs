@@ -558,16 +558,7 @@ impl<M: Decode, H: Handler<M>> Consumer<M, H> {
             .user_id()
             .as_ref()
             .map(ShortString::as_str);
-        let header = delivery
-            .properties
-            .headers()
-            .as_ref()
-            .and_then(|headers| headers.inner().get(SENDER_HEADER))
-            .and_then(|value| match value {
-                AMQPValue::LongString(text) => std::str::from_utf8(text.as_bytes()).ok(),
-                AMQPValue::ShortString(text) => Some(text.as_str()),
-                _ => None,
-            });
+        let header = journey::header_text(&delivery.properties, SENDER_HEADER);
         sender::sender(&self.queue, user_id, header)
     }
 

@@ -32,17 +32,7 @@ pub struct Ids {
 impl Ids {
     pub fn of(properties: &BasicProperties) -> Self {
         let text = |value: &Option<ShortString>| value.as_ref().map(|v| v.as_str().to_owned());
-        let causation_id = properties
-            .headers()
-            .as_ref()
-            .and_then(|headers| headers.inner().get(CAUSATION_HEADER))
-            .and_then(|value| match value {
-                AMQPValue::LongString(text) => {
-                    std::str::from_utf8(text.as_bytes()).ok().map(str::to_owned)
-                }
-                AMQPValue::ShortString(text) => Some(text.as_str().to_owned()),
-                _ => None,
-            });
+        let causation_id = header_text(properties, CAUSATION_HEADER).map(str::to_owned);
         Self {
             message_id: text(properties.message_id()),
             correlation_id: text(properties.correlation_id()),
@@ -78,6 +68,15 @@ impl Ids {
                 span.record(name, value.as_str());
             }
         }
+    }
+}
+
+/// The text of header `name`, long or short string.
+pub(crate) fn header_text<'a>(properties: &'a BasicProperties, name: &str) -> Option<&'a str> {
+    match properties.headers().as_ref()?.inner().get(name)? {
+        AMQPValue::LongString(text) => std::str::from_utf8(text.as_bytes()).ok(),
+        AMQPValue::ShortString(text) => Some(text.as_str()),
+        _ => None,
     }
 }
 
